@@ -1,0 +1,3 @@
+module github.com/pistoke/pistoke
+
+go 1.25
