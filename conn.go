@@ -1,0 +1,351 @@
+package pistoke
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/pistoke/pistoke/internal/wire"
+)
+
+// MessageType is the type of a WebSocket data message.
+type MessageType int
+
+// The two kinds of data message.
+const (
+	Text   MessageType = MessageType(wire.OpText)
+	Binary MessageType = MessageType(wire.OpBinary)
+)
+
+func (t MessageType) String() string {
+	switch t {
+	case Text:
+		return "text"
+	case Binary:
+		return "binary"
+	}
+	return "MessageType(" + statusCode(int(t)) + ")"
+}
+
+// Conn is an open WebSocket connection, on the server side (given to a
+// socket handler) or the client side (returned by [Dial]).
+//
+// One goroutine at a time may receive; any number may send at once.
+// Messages returned by Receive are valid until the next Receive: copy
+// them to keep them longer.
+type Conn struct {
+	wc    *wire.Conn
+	req   *http.Request
+	sub   string
+	codec Codec
+	log   *slog.Logger
+	ctx   *connContext
+
+	done   chan struct{} // closed when the connection has ended
+	endErr error         // why it ended; guarded by mu
+
+	mu        sync.Mutex
+	reading   bool // a Receive reads the socket directly
+	wantWatch bool // start watching when that Receive returns
+	watching  bool // a goroutine reads the socket into inbox
+	inbox     chan inbound
+	closed    bool // Close or finish has run
+	iterErr   error
+}
+
+type inbound struct {
+	typ MessageType
+	p   []byte
+	err error
+}
+
+func newConn(wc *wire.Conn, r *http.Request, sub string, codec Codec, log *slog.Logger) *Conn {
+	c := &Conn{wc: wc, sub: sub, codec: codec, log: log, done: make(chan struct{})}
+	parent := context.Background()
+	if r != nil {
+		parent = r.Context()
+	}
+	c.ctx = &connContext{parent: parent, c: c}
+	if r != nil {
+		c.req = r.WithContext(c.ctx)
+	}
+	return c
+}
+
+// Request returns the handshake request as it reached the socket handler,
+// with every value middleware put in its context (session, user, CSRF
+// token), and the connection's context. Nil on the client side.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// Context returns the connection's context. It is cancelled when the
+// connection ends, in particular when the client goes away.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// Subprotocol returns the subprotocol chosen in the handshake, or "".
+func (c *Conn) Subprotocol() string { return c.sub }
+
+// NetConn returns the underlying network connection, for its addresses;
+// reading or writing it corrupts the WebSocket stream.
+func (c *Conn) NetConn() net.Conn { return c.wc.NetConn() }
+
+// SetReadLimit sets the largest message, in bytes, that the connection
+// accepts from now on; a larger one closes it with 1009.
+func (c *Conn) SetReadLimit(n int64) { c.wc.SetReadLimit(n) }
+
+// Receive waits for the next message. The returned bytes are valid until
+// the next call to Receive. When the connection ends, Receive returns an
+// error matching [ErrClosed], a [*CloseError] telling how it ended.
+func (c *Conn) Receive() (MessageType, []byte, error) {
+	c.mu.Lock()
+	if c.watching {
+		c.mu.Unlock()
+		m, ok := <-c.inbox
+		if !ok {
+			return 0, nil, c.ended()
+		}
+		return m.typ, m.p, m.err
+	}
+	if c.endErr != nil {
+		c.mu.Unlock()
+		return 0, nil, c.endErr
+	}
+	c.reading = true
+	c.mu.Unlock()
+	op, p, err := c.wc.ReadMessage()
+	if err != nil {
+		err = c.end(err)
+	}
+	c.mu.Lock()
+	c.reading = false
+	if c.wantWatch && c.endErr == nil {
+		p = clone(p)
+		c.startWatching()
+	}
+	c.mu.Unlock()
+	return MessageType(op), p, err
+}
+
+// Messages returns an iterator over incoming messages, for use with
+// range. Each message's bytes are valid until the next iteration. The
+// iteration ends when the connection does; [Conn.Err] then says whether
+// that was an error.
+func (c *Conn) Messages() iter.Seq2[MessageType, []byte] {
+	return func(yield func(MessageType, []byte) bool) {
+		for {
+			typ, p, err := c.Receive()
+			if err != nil {
+				var ce *CloseError
+				if errors.As(err, &ce) && normalClose(ce.Code) {
+					err = nil
+				}
+				c.mu.Lock()
+				c.iterErr = err
+				c.mu.Unlock()
+				return
+			}
+			if !yield(typ, p) {
+				return
+			}
+		}
+	}
+}
+
+// Err returns the error that ended the last iteration of Messages, or nil
+// when the peer closed the connection normally (codes 1000, 1001, or no
+// code) or the loop was left early.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.iterErr
+}
+
+func normalClose(code int) bool {
+	return code == CloseNormal || code == CloseGoingAway || code == CloseNoStatus
+}
+
+// Send sends one message. Text must be valid UTF-8. Send is safe for
+// concurrent use.
+func (c *Conn) Send(typ MessageType, p []byte) error {
+	switch typ {
+	case Text:
+		if !utf8.Valid(p) {
+			return errInvalidUTF8
+		}
+	case Binary:
+	default:
+		return errors.New("pistoke: Send: message type must be Text or Binary")
+	}
+	if err := c.wc.WriteMessage(wire.Opcode(typ), p); err != nil {
+		return c.end(err)
+	}
+	return nil
+}
+
+var errInvalidUTF8 = errors.New("pistoke: text message is not valid UTF-8")
+
+// SendText sends s as a text message.
+func (c *Conn) SendText(s string) error {
+	return c.Send(Text, unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+// SendBinary sends p as a binary message.
+func (c *Conn) SendBinary(p []byte) error { return c.Send(Binary, p) }
+
+// Close closes the connection with code and reason, waiting a bounded
+// time for the peer's answer. Messages that arrive meanwhile are
+// discarded. A handler need not call Close: returning does it.
+func (c *Conn) Close(code int, reason string) error {
+	_, err := c.close(code, reason)
+	return err
+}
+
+// close runs the closing handshake once and reports how many data
+// messages were never read.
+func (c *Conn) close(code int, reason string) (unread int, err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0, ErrClosed
+	}
+	c.closed = true
+	c.mu.Unlock()
+	n, err := c.wc.Close(code, reason)
+	c.end(&CloseError{Code: code, Reason: reason})
+	c.mu.Lock()
+	if c.watching {
+		n += len(c.inbox)
+	}
+	c.mu.Unlock()
+	if errors.Is(err, wire.ErrClosed) {
+		err = nil
+	}
+	return n, err
+}
+
+// isOpen reports whether the connection has not ended yet.
+func (c *Conn) isOpen() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// end records why the connection ended (the first reason wins), cancels
+// its context and returns the error callers should see.
+func (c *Conn) end(err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.endErr == nil {
+		c.endErr = mapError(err)
+		close(c.done)
+	}
+	return c.endErr
+}
+
+// ended returns why the connection ended, or nil while it is open.
+func (c *Conn) ended() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endErr
+}
+
+func mapError(err error) error {
+	var (
+		ce *wire.CloseError
+		pe *wire.ProtocolError
+		me *CloseError
+	)
+	switch {
+	case errors.As(err, &me):
+		return me
+	case errors.As(err, &ce):
+		return &CloseError{Code: ce.Code, Reason: ce.Reason}
+	case errors.As(err, &pe):
+		return &CloseError{Code: pe.Code, Reason: pe.Reason}
+	}
+	return &CloseError{Code: CloseAbnormal, Reason: err.Error(), cause: err}
+}
+
+// startWatching hands reading to a goroutine so that the connection's
+// context learns of a departed client while the handler does something
+// else. Called with c.mu held.
+func (c *Conn) startWatching() {
+	c.watching = true
+	c.inbox = make(chan inbound, watchQueue)
+	go c.watch()
+}
+
+// watchQueue bounds how many messages a watching connection reads ahead
+// of the handler; past it, TCP flow control holds the client back.
+const watchQueue = 16
+
+func (c *Conn) watch() {
+	defer close(c.inbox)
+	for {
+		op, p, err := c.wc.ReadMessage()
+		if err != nil {
+			c.end(err)
+			return
+		}
+		select {
+		case c.inbox <- inbound{typ: MessageType(op), p: clone(p)}:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// needWatch is called when someone looks at the context: from then on a
+// departed client must cancel it even while nobody receives.
+func (c *Conn) needWatch() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.watching || c.closed || c.endErr != nil {
+		return
+	}
+	if c.reading {
+		c.wantWatch = true
+		return
+	}
+	c.startWatching()
+}
+
+func clone(p []byte) []byte { return append([]byte(nil), p...) }
+
+// connContext is the context of a connection. It carries the values of
+// the handshake request's context and is cancelled when the connection
+// ends. Reading the socket is what reveals that a client has gone, so the
+// first look at Done or Err starts a reader for when the handler is not
+// receiving itself; a handler that only ever receives costs no goroutine.
+type connContext struct {
+	parent context.Context
+	c      *Conn
+}
+
+func (x *connContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+func (x *connContext) Done() <-chan struct{} {
+	x.c.needWatch()
+	return x.c.done
+}
+
+func (x *connContext) Err() error {
+	x.c.needWatch()
+	if x.c.isOpen() {
+		return nil
+	}
+	return context.Canceled
+}
+
+func (x *connContext) Value(key any) any { return x.parent.Value(key) }
+
+func (x *connContext) String() string { return "pistoke.Conn.Context" }

@@ -1,0 +1,88 @@
+package pistoke
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// ErrClosed is matched (with errors.Is) by every error that Receive, Send
+// and the other Conn methods return once the connection has ended, whoever
+// ended it. A handler that receives it has nothing left to do but return.
+var ErrClosed = errors.New("pistoke: connection closed")
+
+// ErrNestedProtocol is logged (and reported by pistoketest) when a
+// protocol finds another protocol already in charge of the same
+// handshake. The handshake is refused with 500 before any upgrade.
+var ErrNestedProtocol = errors.New("pistoke: protocol nested inside another protocol")
+
+// ErrCSRF is returned by [CheckCSRF] when a token is missing or does not
+// match the request's CSRF cookie.
+var ErrCSRF = errors.New("CSRF token missing or invalid")
+
+// ErrNotWebsocket is returned by functions that need a WebSocket
+// handshake when given an ordinary HTTP request.
+var ErrNotWebsocket = errors.New("pistoke: not a WebSocket handshake")
+
+// CloseError describes how a connection ended, with the close code and
+// reason of the closing handshake.
+//
+// Receive returns it when the peer closes the connection (Code is 1005
+// when the peer's close frame had no code, 1006 when the connection broke
+// without a close frame) or when pistoke closed it because the peer broke
+// the protocol (1002, 1007, 1009). It matches [ErrClosed].
+//
+// A handler may also return a CloseError to close the connection with a
+// code of its choice, for example 4001 for an application-defined reason.
+type CloseError struct {
+	Code   int
+	Reason string
+
+	cause error // the I/O error behind a 1006, for errors.Is
+}
+
+func (e *CloseError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("pistoke: connection closed with %d (%s)", e.Code, CloseText(e.Code))
+	}
+	return fmt.Sprintf("pistoke: connection closed with %d (%s): %s", e.Code, CloseText(e.Code), e.Reason)
+}
+
+// Is reports whether target is ErrClosed, so that errors.Is(err,
+// ErrClosed) holds for every close.
+func (e *CloseError) Is(target error) bool { return target == ErrClosed }
+
+// Unwrap returns the I/O error behind an abnormal closure, if any, so that
+// errors.Is(err, os.ErrDeadlineExceeded) tells a timeout.
+func (e *CloseError) Unwrap() error { return e.cause }
+
+// HandshakeError is the error a refused or malformed handshake produces:
+// the HTTP status the client received and why. [Dial] returns it when the
+// server does not switch protocols; pistoke logs it on the server side.
+type HandshakeError struct {
+	Status int
+	Reason string
+}
+
+func (e *HandshakeError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("pistoke: handshake refused: %d %s", e.Status, http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("pistoke: handshake refused: %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
+}
+
+// PanicError wraps a value a handler panicked with, and the stack at the
+// panic. pistoke recovers handler panics, closes the connection with 1011
+// and logs a PanicError; pistoketest returns it to the test.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("pistoke: handler panicked: %v", e.Value) }
+
+// Unwrap returns the panic value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
