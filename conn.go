@@ -243,12 +243,30 @@ func (c *Conn) isOpen() bool {
 // its context and returns the error callers should see.
 func (c *Conn) end(err error) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.endErr == nil {
+	first := c.endErr == nil
+	if first {
 		c.endErr = mapError(err)
 		close(c.done)
 	}
-	return c.endErr
+	endErr := c.endErr
+	c.mu.Unlock()
+	if first && brokenConn(err) {
+		// The engine closes the connection after a closing handshake or a
+		// protocol error; after a failed read or write nobody else will.
+		_ = c.wc.CloseNow()
+	}
+	return endErr
+}
+
+// brokenConn reports whether err is an I/O failure rather than the end of
+// a closing handshake.
+func brokenConn(err error) bool {
+	var (
+		ce *wire.CloseError
+		pe *wire.ProtocolError
+		me *CloseError
+	)
+	return !errors.As(err, &ce) && !errors.As(err, &pe) && !errors.As(err, &me)
 }
 
 // ended returns why the connection ended, or nil while it is open.

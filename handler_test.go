@@ -396,10 +396,11 @@ func TestMiddlewareHeadersReachUpgradeResponse(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("WEBSOCKET /ws/", setCookie(pistoke.Protocol{Header: http.Header{"X-Served-By": {"pistoke"}}}.Handle(echo)))
 	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
-	_, resp, err := pistoke.Dial(context.Background(), base+"/ws/", nil)
+	ws, resp, err := pistoke.Dial(context.Background(), base+"/ws/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ws.Close(pistoke.CloseNormal, "")
 	if resp.Header.Get("X-Served-By") != "pistoke" || len(resp.Cookies()) != 1 || resp.Cookies()[0].Value != "abc" {
 		t.Fatalf("101 headers: %v", resp.Header)
 	}

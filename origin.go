@@ -36,6 +36,22 @@ func (e *OriginError) Error() string {
 	return fmt.Sprintf("origin %q is not allowed for host %q", e.Origin, e.Host)
 }
 
+// CheckOrigin applies the origin policy in force for r (the default one, or
+// Options.CheckOrigin) and returns nil when r may open a socket. pistoke
+// calls it before every upgrade; call it yourself in middleware that
+// should not act on a handshake from a hostile page at all. Exempted
+// handshakes pass.
+func CheckOrigin(r *http.Request) error {
+	if hs := handshakeFrom(r.Context()); hs != nil && hs.originExempt {
+		return nil
+	}
+	s := serverFrom(r.Context())
+	if s.checkOrigin != nil {
+		return s.checkOrigin(r)
+	}
+	return checkOrigin(r, s.allowed)
+}
+
 // checkOrigin applies the default origin policy: no Origin passes (not a
 // browser), an origin whose host is the request's host passes, and so does
 // one matching an allowed host.

@@ -203,14 +203,7 @@ func (w *protoWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string, extra http.Header, readLimit int64, codec Codec) (*Conn, error) {
 	log := hs.srv.log()
 	if !hs.originExempt {
-		check := hs.srv.checkOrigin
-		var err error
-		if check != nil {
-			err = check(r)
-		} else {
-			err = checkOrigin(r, hs.srv.allowed)
-		}
-		if err != nil {
+		if err := CheckOrigin(r); err != nil {
 			log.LogAttrs(r.Context(), slog.LevelWarn, "pistoke: handshake refused",
 				slog.String("path", r.URL.Path), slog.Int("status", http.StatusForbidden),
 				slog.String("reason", err.Error()))

@@ -115,6 +115,7 @@ type Client struct {
 
 	mu        sync.Mutex
 	observers map[net.Conn]*observer
+	pipes     []net.Conn // client ends, closed by Close
 }
 
 // NewClient returns a client for h.
@@ -150,10 +151,18 @@ func (c *Client) start() {
 	})
 }
 
-// Close stops the in-memory server and closes its connections.
+// Close stops the in-memory server and closes every connection the client
+// made, including sockets the test did not close.
 func (c *Client) Close() {
 	if c.srv != nil {
 		c.srv.Close()
+	}
+	c.mu.Lock()
+	pipes := c.pipes
+	c.pipes = nil
+	c.mu.Unlock()
+	for _, p := range pipes {
+		p.Close()
 	}
 }
 
@@ -168,11 +177,12 @@ func (c *Client) timeout() time.Duration {
 func (c *Client) connect(obs *observer) (net.Conn, error) {
 	client, server := memconn.Pipe()
 	server = &remoteConn{Conn: server, remote: addr(c.RemoteAddr)}
+	c.mu.Lock()
 	if obs != nil {
-		c.mu.Lock()
 		c.observers[server] = obs
-		c.mu.Unlock()
 	}
+	c.pipes = append(c.pipes, client)
+	c.mu.Unlock()
 	select {
 	case c.ln.conns <- server:
 		return client, nil

@@ -1,0 +1,10 @@
+module github.com/pistoke/pistoke/bench
+
+go 1.25
+
+require (
+	github.com/gorilla/websocket v1.5.3
+	github.com/pistoke/pistoke v0.0.0
+)
+
+replace github.com/pistoke/pistoke => ../
