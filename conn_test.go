@@ -288,3 +288,38 @@ func TestSendRejectsInvalidUTF8(t *testing.T) {
 	}
 	expectClose(t, ws, pistoke.CloseNormal)
 }
+
+func TestHandlerReturnsWhileWatching(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /watch-and-go/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		_ = ws.Context().Done() // a reader goroutine now owns the socket
+		return ws.SendText("bye")
+	}))
+	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
+	for range 20 {
+		ws := dialOK(t, base+"/watch-and-go/", nil)
+		expectText(t, ws, "bye")
+		expectClose(t, ws, pistoke.CloseNormal)
+	}
+}
+
+func TestContextCancelledWhenHandlerCloses(t *testing.T) {
+	errs := make(chan error, 1)
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /self-close/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		ctx := ws.Context()
+		if err := ws.Close(4000, "done"); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		_, _, err := ws.Receive()
+		errs <- err
+		return nil
+	}))
+	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
+	ws := dialOK(t, base+"/self-close/", nil)
+	expectClose(t, ws, 4000)
+	if err := <-errs; !errors.Is(err, pistoke.ErrClosed) {
+		t.Fatalf("Receive after Close = %v, want ErrClosed", err)
+	}
+}

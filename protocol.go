@@ -1,6 +1,7 @@
 package pistoke
 
 import (
+	"bufio"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -249,6 +250,12 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 		CloseTimeout: hs.srv.closeTimeout,
 		Buffered:     buffered,
 	})
+	// The hijacked bufio.Reader and Writer are net/http's own, 4 KiB each,
+	// and stay reachable from its connection while the handler runs. The
+	// codec copied what was buffered and needs neither: drop their buffers
+	// so that an idle socket does not hold 8 KiB for nothing.
+	*brw.Reader = bufio.Reader{}
+	*brw.Writer = bufio.Writer{}
 	return newConn(wc, r, sub, codec, log), nil
 }
 

@@ -7,4 +7,6 @@ require (
 	github.com/pistoke/pistoke v0.0.0
 )
 
+require github.com/justinas/nosurf v1.2.0 // indirect
+
 replace github.com/pistoke/pistoke => ../

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pistoke/pistoke"
 )
 
 // ctlClient talks to a server's control listener.
@@ -108,14 +109,96 @@ func makePayload(size, typ int) []byte {
 	return p
 }
 
-// The same client serves both servers; it is gorilla's, the most widely
-// used Go client.
-var dialer = &websocket.Dialer{HandshakeTimeout: time.Minute}
+// The client libraries the load can use; the same one serves both
+// servers.
+const (
+	clientGorilla = "gorilla"
+	clientPistoke = "pistoke"
+)
+
+// wsClient is one client connection, whichever library opened it.
+// Message types are gorilla's constants.
+type wsClient interface {
+	write(typ int, p []byte) error
+	read() (typ int, p []byte, err error)
+	// close runs the closing handshake, waiting for the server's close
+	// frame so that its handler has ended, and closes the connection.
+	close()
+}
+
+// dialer opens client connections with one library.
+type dialer func(ctx context.Context, url string) (wsClient, error)
+
+func newDialer(lib string) (dialer, error) {
+	switch lib {
+	case clientGorilla:
+		d := &websocket.Dialer{HandshakeTimeout: time.Minute}
+		return func(ctx context.Context, url string) (wsClient, error) {
+			c, resp, err := d.DialContext(ctx, url, nil)
+			if err != nil {
+				if resp != nil {
+					err = fmt.Errorf("%w (HTTP %s)", err, resp.Status)
+				}
+				return nil, err
+			}
+			return gorillaClient{c}, nil
+		}, nil
+	case clientPistoke:
+		return func(ctx context.Context, url string) (wsClient, error) {
+			c, _, err := pistoke.Dial(ctx, url, nil)
+			if err != nil {
+				return nil, err
+			}
+			return pistokeClient{c}, nil
+		}, nil
+	}
+	return nil, fmt.Errorf("client library %q: want %s or %s", lib, clientGorilla, clientPistoke)
+}
+
+type gorillaClient struct{ c *websocket.Conn }
+
+func (g gorillaClient) write(typ int, p []byte) error { return g.c.WriteMessage(typ, p) }
+
+func (g gorillaClient) read() (int, []byte, error) { return g.c.ReadMessage() }
+
+func (g gorillaClient) close() {
+	defer g.c.Close()
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	if err := g.c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(10*time.Second)); err != nil {
+		return
+	}
+	_ = g.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := g.c.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
+
+type pistokeClient struct{ c *pistoke.Conn }
+
+func (p pistokeClient) write(typ int, b []byte) error {
+	t := pistoke.Binary
+	if typ == websocket.TextMessage {
+		t = pistoke.Text
+	}
+	return p.c.Send(t, b)
+}
+
+func (p pistokeClient) read() (int, []byte, error) {
+	t, b, err := p.c.Receive()
+	if t == pistoke.Text {
+		return websocket.TextMessage, b, err
+	}
+	return websocket.BinaryMessage, b, err
+}
+
+func (p pistokeClient) close() { _ = p.c.Close(pistoke.CloseNormal, "") }
 
 // dialAll opens n connections to url, at most par at a time (so as not to
 // overflow the server's accept queue).
-func dialAll(ctx context.Context, url string, n, par int) ([]*websocket.Conn, error) {
-	conns := make([]*websocket.Conn, n)
+func dialAll(ctx context.Context, dial dialer, url string, n, par int) ([]wsClient, error) {
+	conns := make([]wsClient, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, par)
 	var wg sync.WaitGroup
@@ -123,11 +206,8 @@ func dialAll(ctx context.Context, url string, n, par int) ([]*websocket.Conn, er
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, resp, err := dialer.DialContext(ctx, url, nil)
+			c, err := dial(ctx, url)
 			if err != nil {
-				if resp != nil {
-					err = fmt.Errorf("%w (HTTP %s)", err, resp.Status)
-				}
 				errs[i] = fmt.Errorf("dial %d: %w", i, err)
 				return
 			}
@@ -143,12 +223,12 @@ func dialAll(ctx context.Context, url string, n, par int) ([]*websocket.Conn, er
 }
 
 // roundTrips sends payload on c and reads it back, n times.
-func roundTrips(c *websocket.Conn, typ int, payload []byte, n int) error {
+func roundTrips(c wsClient, typ int, payload []byte, n int) error {
 	for range n {
-		if err := c.WriteMessage(typ, payload); err != nil {
+		if err := c.write(typ, payload); err != nil {
 			return err
 		}
-		got, p, err := c.ReadMessage()
+		got, p, err := c.read()
 		if err != nil {
 			return err
 		}
@@ -160,7 +240,7 @@ func roundTrips(c *websocket.Conn, typ int, payload []byte, n int) error {
 }
 
 // everyConn runs f on every connection at once and joins the errors.
-func everyConn(conns []*websocket.Conn, f func(*websocket.Conn) error) error {
+func everyConn(conns []wsClient, f func(wsClient) error) error {
 	errs := make([]error, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range conns {
@@ -170,23 +250,12 @@ func everyConn(conns []*websocket.Conn, f func(*websocket.Conn) error) error {
 	return errors.Join(errs...)
 }
 
-// closeAll closes the connections with a closing handshake, waiting for
-// the server's close frame so that its handler has ended.
-func closeAll(conns []*websocket.Conn) {
-	_ = everyConn(conns, func(c *websocket.Conn) error {
-		if c == nil {
-			return nil
+// closeAll closes the connections with a closing handshake.
+func closeAll(conns []wsClient) {
+	_ = everyConn(conns, func(c wsClient) error {
+		if c != nil {
+			c.close()
 		}
-		defer c.Close()
-		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		if err := c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(10*time.Second)); err != nil {
-			return err
-		}
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		for {
-			if _, _, err := c.ReadMessage(); err != nil {
-				return nil
-			}
-		}
+		return nil
 	})
 }

@@ -33,8 +33,9 @@ const echoPath = "/echo/"
 
 // ready is the line a server prints on stdout once it listens.
 type ready struct {
-	WS  string `json:"ws"`  // address of the WebSocket listener
-	Ctl string `json:"ctl"` // address of the control listener
+	WS         string `json:"ws"`  // address of the WebSocket listener
+	Ctl        string `json:"ctl"` // address of the control listener
+	GOMAXPROCS int    `json:"gomaxprocs"`
 }
 
 // stats is a server's answer to GET /stats: cumulative counters that a
@@ -102,7 +103,7 @@ func serverMain(args []string, stdout, stderr io.Writer) int {
 	go (&http.Server{Handler: h}).Serve(ln)
 	ctl := &control{cnt: &cnt, impl: *impl, dir: *profileDir}
 	go (&http.Server{Handler: ctl.handler()}).Serve(cl)
-	if err := json.NewEncoder(stdout).Encode(ready{WS: ln.Addr().String(), Ctl: cl.Addr().String()}); err != nil {
+	if err := json.NewEncoder(stdout).Encode(ready{WS: ln.Addr().String(), Ctl: cl.Addr().String(), GOMAXPROCS: runtime.GOMAXPROCS(0)}); err != nil {
 		return 1
 	}
 	// The harness holds our stdin open for as long as it needs us; when

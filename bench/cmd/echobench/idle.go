@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+)
+
+// idleResult is what an idle process prints: the server's memory before
+// the connections opened, once they had all opened, and once each had
+// echoed one message and gone quiet again.
+type idleResult struct {
+	Conns  int    `json:"conns"`
+	Before memory `json:"before"`
+	Opened memory `json:"opened"`
+	Echoed memory `json:"echoed"`
+}
+
+func idleMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("echobench idle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "", "WebSocket URL of the echo endpoint")
+	ctlAddr := fs.String("ctl", "", "address of the server's control listener")
+	n := fs.Int("conns", 10000, "idle connections to hold")
+	size := fs.Int("size", 1024, "size of the one message each connection echoes")
+	typName := fs.String("type", "binary", "message type: binary or text")
+	profile := fs.Bool("profile", false, "have the server write heap and goroutine profiles at the end")
+	lib := fs.String("client", clientGorilla, "client library: gorilla or pistoke")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	typ, err := messageType(*typName)
+	if err != nil {
+		fmt.Fprintln(stderr, "echobench idle:", err)
+		return 2
+	}
+	dial, err := newDialer(*lib)
+	if err != nil {
+		fmt.Fprintln(stderr, "echobench idle:", err)
+		return 2
+	}
+	if err := raiseNoFile(); err != nil {
+		fmt.Fprintln(stderr, "echobench idle: raising the open file limit:", err)
+	}
+	if lim := noFileLimit(); lim != 0 && lim < uint64(*n)+64 {
+		fmt.Fprintf(stderr, "echobench idle: %d connections need more open files than the limit of %d\n", *n, lim)
+		return 1
+	}
+	res, err := idle(dial, *url, newCtlClient(*ctlAddr), *n, typ, makePayload(*size, typ), *profile)
+	if err != nil {
+		fmt.Fprintln(stderr, "echobench idle:", err)
+		return 1
+	}
+	if err := json.NewEncoder(stdout).Encode(res); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func idle(dial dialer, url string, ctl *ctlClient, n, typ int, payload []byte, profile bool) (idleResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res := idleResult{Conns: n}
+
+	// A few connections first, so that what the server sets up once
+	// (pools, the accept path, the handler tree) is in the baseline.
+	warm, err := dialAll(ctx, dial, url, 8, 8)
+	if err != nil {
+		return res, err
+	}
+	if err := everyConn(warm, func(c wsClient) error { return roundTrips(c, typ, payload, 1) }); err != nil {
+		return res, err
+	}
+	closeAll(warm)
+	if err := ctl.waitActive(0, time.Minute); err != nil {
+		return res, err
+	}
+	if res.Before, err = ctl.mem(); err != nil {
+		return res, err
+	}
+
+	conns, err := dialAll(ctx, dial, url, n, 64)
+	if err != nil {
+		return res, err
+	}
+	// The client's sockets close when their Conns are collected, so they
+	// stay referenced to the end.
+	defer runtime.KeepAlive(conns)
+	if err := ctl.waitActive(int64(n), time.Minute); err != nil {
+		return res, err
+	}
+	if res.Opened, err = ctl.mem(); err != nil {
+		return res, err
+	}
+	if err := everyConn(conns, func(c wsClient) error { return roundTrips(c, typ, payload, 1) }); err != nil {
+		return res, err
+	}
+	if res.Echoed, err = ctl.mem(); err != nil {
+		return res, err
+	}
+	if profile {
+		if err := ctl.post("/profile/heap"); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
