@@ -40,6 +40,23 @@ func (t MessageType) String() string {
 // One goroutine at a time may receive; any number may send at once.
 // Messages returned by Receive are valid until the next Receive: copy
 // them to keep them longer.
+//
+// The socket is read only while someone receives: Receive itself, or a
+// reader that pistoke starts the first time the handler looks at its
+// context (Done or Err). Reading is what answers the peer's pings and
+// notices that it has gone, so a handler that only sends should wait on
+// ws.Context().Done() alongside its other work, as a push loop does:
+//
+//	for {
+//		select {
+//		case <-ws.Context().Done():
+//			return nil
+//		case ev := <-updates:
+//			if err := ws.SendJSON(ev); err != nil {
+//				return err
+//			}
+//		}
+//	}
 type Conn struct {
 	wc    *wire.Conn
 	req   *http.Request

@@ -89,8 +89,8 @@ type peerConn interface {
 	Write(typ int, p []byte) error
 	Read() (typ int, p []byte, err error)
 	Subprotocol() string
-	// Close runs the closing handshake with code and reason and reports
-	// whether the server answered it.
+	// Close runs the closing handshake with code and reason; nil means
+	// the server answered it.
 	Close(code int, reason string) error
 	// Abort drops the TCP connection.
 	Abort()
@@ -429,6 +429,10 @@ func interopServer(t *testing.T) string {
 	mux.Handle("WEBSOCKET /custom/", pistoke.HandlerFunc(func(*pistoke.Conn) error {
 		return &pistoke.CloseError{Code: 4001, Reason: "x"}
 	}))
+	mux.Handle("WEBSOCKET /panic/", pistoke.HandlerFunc(func(*pistoke.Conn) error { panic("kaboom") }))
+	mux.Handle("WEBSOCKET /long-reason/", pistoke.HandlerFunc(func(*pistoke.Conn) error {
+		return &pistoke.CloseError{Code: 4002, Reason: strings.Repeat("é", 100)}
+	}))
 	mux.Handle("WEBSOCKET /inside-403/", pistoke.Protocol{}.Wrap(deny403(pistoke.HandlerFunc(echo))))
 	return serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
 }
@@ -528,7 +532,9 @@ func TestGorillaFragmentedWithPingBetween(t *testing.T) {
 		t.Fatal("no pong before the echo")
 	}
 	frames, _ := tap.wait(ctx, messageEnded)
-	checkFragmented(t, frames, 1, 4, true)
+	if ping := checkFragmented(t, frames, 1, 4, true); string(ping) != "between fragments" {
+		t.Fatalf("recorded ping payload %q", ping)
+	}
 }
 
 func TestCoderFragmentedWithPingBetween(t *testing.T) {
@@ -695,7 +701,10 @@ func TestInteropCloseCodesSeenByPeer(t *testing.T) {
 		}{
 			{"/return/", pistoke.CloseNormal, ""},
 			{"/error/", pistoke.CloseInternalError, "internal error"},
+			{"/panic/", pistoke.CloseInternalError, "internal error"},
 			{"/custom/", 4001, "x"},
+			// A close frame holds 123 bytes of reason: cut at a rune boundary.
+			{"/long-reason/", 4002, strings.Repeat("é", 61)},
 			{"/inside-403/", 4403, "Forbidden"},
 		} {
 			t.Run(p.name+tc.path, func(t *testing.T) {
@@ -822,6 +831,127 @@ func TestInteropManyConcurrentPeers(t *testing.T) {
 	}
 }
 
+func TestGorillaCloseFramesReachHandler(t *testing.T) {
+	got := make(chan error, 1)
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /recv/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		_, _, err := ws.Receive()
+		got <- err
+		return err
+	}))
+	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
+	dial := func(t *testing.T) *gws.Conn {
+		ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+		defer cancel()
+		c, _, err := gws.DefaultDialer.DialContext(ctx, base+"/recv/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetReadDeadline(time.Now().Add(interopTimeout))
+		return c
+	}
+	t.Run("no status", func(t *testing.T) {
+		c := dial(t)
+		if err := c.WriteControl(gws.CloseMessage, nil, time.Now().Add(interopTimeout)); err != nil {
+			t.Fatal(err)
+		}
+		// The server answers a close without a code with one without a
+		// code, which gorilla reports as 1005.
+		expectPeerClose(t, gorillaConn{c}, pistoke.CloseNoStatus)
+		var ce *pistoke.CloseError
+		if err := <-got; !errors.As(err, &ce) || ce.Code != pistoke.CloseNoStatus {
+			t.Fatalf("handler's Receive = %v, want CloseError 1005", err)
+		}
+	})
+	t.Run("inside a fragmented message", func(t *testing.T) {
+		c := dial(t)
+		w, err := c.NextWriter(gws.BinaryMessage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(makeBinary(5000)) // over the write buffer: a fragment goes out
+		if err := c.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(4100, "abandoned"), time.Now().Add(interopTimeout)); err != nil {
+			t.Fatal(err)
+		}
+		expectPeerClose(t, gorillaConn{c}, 4100)
+		var ce *pistoke.CloseError
+		if err := <-got; !errors.As(err, &ce) || ce.Code != 4100 || ce.Reason != "abandoned" {
+			t.Fatalf("handler's Receive = %v, want CloseError 4100 abandoned", err)
+		}
+	})
+}
+
+func TestGorillaInvalidCloseFrames(t *testing.T) {
+	base := interopServer(t)
+	for _, tc := range []struct {
+		name    string
+		payload []byte
+		code    int
+	}{
+		{"1-byte payload", []byte{0x03}, pistoke.CloseProtocolError},
+		{"code 1005 on the wire", []byte{0x03, 0xed}, pistoke.CloseProtocolError},
+		{"code 1006 on the wire", []byte{0x03, 0xee}, pistoke.CloseProtocolError},
+		{"code 999", []byte{0x03, 0xe7}, pistoke.CloseProtocolError},
+		{"code 2000", []byte{0x07, 0xd0}, pistoke.CloseProtocolError},
+		{"reason not UTF-8", []byte{0x03, 0xe8, 'o', 'k', 0xff}, pistoke.CloseInvalidPayload},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+			defer cancel()
+			c, _, err := gws.DefaultDialer.DialContext(ctx, base+"/echo/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(interopTimeout))
+			if err := c.WriteControl(gws.CloseMessage, tc.payload, time.Now().Add(interopTimeout)); err != nil {
+				t.Fatal(err)
+			}
+			expectPeerClose(t, gorillaConn{c}, tc.code)
+		})
+	}
+}
+
+func TestCoderPingWhileHandlerWaitsOnContext(t *testing.T) {
+	// A handler that only watches its context and never receives still
+	// answers pings, because watching the context reads the socket.
+	ended := make(chan error, 1)
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /wait/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		done := ws.Context().Done()
+		if err := ws.SendText("ready"); err != nil {
+			return err
+		}
+		<-done
+		ended <- ws.Context().Err()
+		return nil
+	}))
+	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	c, _, err := cws.Dial(ctx, base+"/wait/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if _, p, err := c.Read(ctx); err != nil || string(p) != "ready" {
+		t.Fatalf("first message %q, %v", p, err)
+	}
+	c.CloseRead(ctx) // takes in the pongs
+	for range 3 {
+		if err := c.Ping(ctx); err != nil {
+			t.Fatalf("ping: %v", err)
+		}
+	}
+	if err := c.Close(cws.StatusGoingAway, ""); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Fatalf("handler's context: %v, want context.Canceled", err)
+	}
+}
+
 // B. pistoke client, foreign servers.
 
 // foreignServer starts an httptest server whose handler runs serve for
@@ -908,8 +1038,8 @@ func coderEcho(ctx context.Context, c *cws.Conn) error {
 	}
 }
 
-// foreignServers are the two libraries as servers, for the tests that
-// treat them alike: gorilla's and coder's echo.
+// foreignEchoServers starts gorilla's and coder's echo servers, for the
+// tests that treat the two alike.
 func foreignEchoServers(t *testing.T) map[string]string {
 	return map[string]string{
 		"gorilla": gorillaServer(t, gws.Upgrader{}, nil, gorillaEcho),
@@ -1179,127 +1309,6 @@ func TestInteropDialRefusedByForeignServer(t *testing.T) {
 				t.Fatalf("Reason %q does not carry the body %q", he.Reason, body)
 			}
 		})
-	}
-}
-
-func TestGorillaCloseFramesReachHandler(t *testing.T) {
-	got := make(chan error, 1)
-	mux := http.NewServeMux()
-	mux.Handle("WEBSOCKET /recv/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
-		_, _, err := ws.Receive()
-		got <- err
-		return err
-	}))
-	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
-	dial := func(t *testing.T) *gws.Conn {
-		ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
-		defer cancel()
-		c, _, err := gws.DefaultDialer.DialContext(ctx, base+"/recv/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		c.SetReadDeadline(time.Now().Add(interopTimeout))
-		return c
-	}
-	t.Run("no status", func(t *testing.T) {
-		c := dial(t)
-		if err := c.WriteControl(gws.CloseMessage, nil, time.Now().Add(interopTimeout)); err != nil {
-			t.Fatal(err)
-		}
-		// The server answers a close without a code with one without a
-		// code, which gorilla reports as 1005.
-		expectPeerClose(t, gorillaConn{c}, pistoke.CloseNoStatus)
-		var ce *pistoke.CloseError
-		if err := <-got; !errors.As(err, &ce) || ce.Code != pistoke.CloseNoStatus {
-			t.Fatalf("handler's Receive = %v, want CloseError 1005", err)
-		}
-	})
-	t.Run("inside a fragmented message", func(t *testing.T) {
-		c := dial(t)
-		w, err := c.NextWriter(gws.BinaryMessage)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(makeBinary(5000)) // over the write buffer: a fragment goes out
-		if err := c.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(4100, "abandoned"), time.Now().Add(interopTimeout)); err != nil {
-			t.Fatal(err)
-		}
-		expectPeerClose(t, gorillaConn{c}, 4100)
-		var ce *pistoke.CloseError
-		if err := <-got; !errors.As(err, &ce) || ce.Code != 4100 || ce.Reason != "abandoned" {
-			t.Fatalf("handler's Receive = %v, want CloseError 4100 abandoned", err)
-		}
-	})
-}
-
-func TestGorillaInvalidCloseFrames(t *testing.T) {
-	base := interopServer(t)
-	for _, tc := range []struct {
-		name    string
-		payload []byte
-		code    int
-	}{
-		{"1-byte payload", []byte{0x03}, pistoke.CloseProtocolError},
-		{"code 1005 on the wire", []byte{0x03, 0xed}, pistoke.CloseProtocolError},
-		{"code 1006 on the wire", []byte{0x03, 0xee}, pistoke.CloseProtocolError},
-		{"code 999", []byte{0x03, 0xe7}, pistoke.CloseProtocolError},
-		{"code 2000", []byte{0x07, 0xd0}, pistoke.CloseProtocolError},
-		{"reason not UTF-8", []byte{0x03, 0xe8, 'o', 'k', 0xff}, pistoke.CloseInvalidPayload},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
-			defer cancel()
-			c, _, err := gws.DefaultDialer.DialContext(ctx, base+"/echo/", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetReadDeadline(time.Now().Add(interopTimeout))
-			if err := c.WriteControl(gws.CloseMessage, tc.payload, time.Now().Add(interopTimeout)); err != nil {
-				t.Fatal(err)
-			}
-			expectPeerClose(t, gorillaConn{c}, tc.code)
-		})
-	}
-}
-
-func TestCoderPingWhileHandlerWaitsOnContext(t *testing.T) {
-	// A handler that only watches its context and never receives still
-	// answers pings, because watching the context reads the socket.
-	ended := make(chan error, 1)
-	mux := http.NewServeMux()
-	mux.Handle("WEBSOCKET /wait/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
-		done := ws.Context().Done()
-		if err := ws.SendText("ready"); err != nil {
-			return err
-		}
-		<-done
-		ended <- ws.Context().Err()
-		return nil
-	}))
-	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
-	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
-	defer cancel()
-	c, _, err := cws.Dial(ctx, base+"/wait/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
-	if _, p, err := c.Read(ctx); err != nil || string(p) != "ready" {
-		t.Fatalf("first message %q, %v", p, err)
-	}
-	c.CloseRead(ctx) // takes in the pongs
-	for range 3 {
-		if err := c.Ping(ctx); err != nil {
-			t.Fatalf("ping: %v", err)
-		}
-	}
-	if err := c.Close(cws.StatusGoingAway, ""); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	if err := <-ended; !errors.Is(err, context.Canceled) {
-		t.Fatalf("handler's context: %v, want context.Canceled", err)
 	}
 }
 
