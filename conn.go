@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -31,7 +32,7 @@ func (t MessageType) String() string {
 	case Binary:
 		return "binary"
 	}
-	return "MessageType(" + statusCode(int(t)) + ")"
+	return "MessageType(" + strconv.Itoa(int(t)) + ")"
 }
 
 // Conn is an open WebSocket connection, on the server side (given to a

@@ -2,11 +2,9 @@ package pistoke
 
 import (
 	"bufio"
-	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/pistoke/pistoke/internal/wire"
@@ -285,7 +283,3 @@ func responseHeader(set, extra http.Header) http.Header {
 func reportEarlyEnd(r *http.Request, err error) {
 	notifyObserver(r.Context(), err, 0, 0)
 }
-
-var errRefused = errors.New("pistoke: handshake refused")
-
-func statusCode(code int) string { return strconv.Itoa(code) }
