@@ -277,14 +277,15 @@ func (c *Conn) end(err error) error {
 }
 
 // brokenConn reports whether err is an I/O failure rather than the end of
-// a closing handshake.
+// a closing handshake, or the sign of a Close under way (wire.ErrClosed),
+// which must be left to finish.
 func brokenConn(err error) bool {
 	var (
 		ce *wire.CloseError
 		pe *wire.ProtocolError
 		me *CloseError
 	)
-	return !errors.As(err, &ce) && !errors.As(err, &pe) && !errors.As(err, &me)
+	return !errors.As(err, &ce) && !errors.As(err, &pe) && !errors.As(err, &me) && !errors.Is(err, wire.ErrClosed)
 }
 
 // ended returns why the connection ended, or nil while it is open.

@@ -45,9 +45,9 @@ const (
 	// defaultReadSize is the buffer borrowed to read from a socket when
 	// the size of the next message is not known yet.
 	defaultReadSize = 4 << 10
-	// reserveStep is how much room beyond what has arrived a frame may
-	// reserve at once; past it the buffer grows by doubling as data
-	// actually arrives, so that a length header alone cannot make the
+	// reserveStep is the largest buffer taken for a frame whose bytes
+	// have not arrived yet; past it a buffer grows to at most twice the
+	// bytes it holds, so that a length header alone cannot make the
 	// connection hold a large buffer.
 	reserveStep = 64 << 10
 	// copyWriteMax is the largest payload that a server copies behind the
@@ -84,7 +84,6 @@ type Conn struct {
 	mstart int     // rb[mstart:mend] is the message assembled so far
 	mend   int
 	ns     int // small[:ns] holds pending bytes while rb is nil
-	rawN   int
 	rawErr error
 	small  [smallSize]byte
 
@@ -187,7 +186,7 @@ func (c *Conn) SetReadLimit(n int64) {
 //
 // The payload is valid only until the next call to ReadMessage, which
 // recycles its buffer; copy it to keep it. Only one goroutine may call
-// ReadMessage at a time.
+// ReadMessage at a time; a second concurrent call panics.
 //
 // An error from an expired read deadline leaves the connection usable: the
 // next call resumes where the last one stopped. Every other error ends the
@@ -370,7 +369,7 @@ func (c *Conn) next() (Opcode, []byte, error) {
 			}
 			if c.msgOp == OpText {
 				c.u8 = utf8Step(c.u8, c.rb[c.mend:c.mend+k])
-				if false && c.u8 == utf8Reject {
+				if c.u8 == utf8Reject {
 					return c.fail(CloseInvalidPayload, "text message is not valid UTF-8")
 				}
 			}
@@ -432,8 +431,11 @@ func (c *Conn) more(want int) error {
 }
 
 // makeRoom makes room in rb for want bytes past w by moving the bytes
-// still needed to the front, or by moving them to a larger buffer. A
-// buffer grows at once to at most reserveStep, and then by doubling.
+// still needed to the front, or by moving them to a larger buffer. Growth
+// follows the bytes that have actually arrived, not the lengths announced
+// in headers: a buffer grows to at most twice what it holds, or
+// reserveStep, so that a peer cannot make the connection hold memory it
+// has not sent.
 func (c *Conn) makeRoom(want int) {
 	keep := c.r
 	if c.inMsg {
@@ -441,13 +443,13 @@ func (c *Conn) makeRoom(want int) {
 	}
 	used := c.w - keep
 	size := len(c.rb)
-	if want <= size-used {
+	target := used + want
+	if target > size {
+		target = min(target, max(2*used, reserveStep))
+	}
+	if target <= size {
 		c.shift(keep)
 		return
-	}
-	target := max(2*size, reserveStep)
-	if want < target-used {
-		target = used + want
 	}
 	bp := getBuf(target)
 	copy(*bp, c.rb[keep:c.w])
@@ -703,29 +705,31 @@ func (c *Conn) gotClose(p []byte) error {
 }
 
 // lingerClose closes the connection after a close frame we sent to fail
-// it. For TCP it first shuts down the write side and discards what has
-// already arrived, so that the close frame is not lost to a reset caused by
-// unread data.
+// it, once the peer has closed its side or the close timeout has passed.
 func (c *Conn) lingerClose() {
-	if tc, ok := c.nc.(*net.TCPConn); ok && c.raw != nil && !c.ncClosed.Load() {
-		tc.CloseWrite()
-		budget := 64 << 10
-		c.raw.Read(func(fd uintptr) bool {
-			for budget > 0 {
-				n, err := syscall.Read(int(fd), c.small[:])
-				if err == syscall.EINTR {
-					continue
-				}
-				if n <= 0 || err != nil {
-					break
-				}
-				budget -= n
-			}
-			return true
-		})
+	if c.ncClosed.Load() {
+		return
 	}
+	// Half-close, then read and discard until the peer closes too, or
+	// the close timeout passes. Closing with unread bytes in the socket
+	// would send a reset, and a reset makes the peer's kernel throw away
+	// what it had not read yet: our close frame among it.
+	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.closeTimeout))
+	bp := getBuf(lingerBuf)
+	for {
+		if _, err := c.nc.Read(*bp); err != nil {
+			break
+		}
+	}
+	putBuf(bp)
 	c.closeNC()
 }
+
+// lingerBuf is the size of the buffer that drains a failed connection.
+const lingerBuf = 16 << 10
 
 // closeNC closes the network connection once.
 func (c *Conn) closeNC() error {

@@ -1,42 +1,42 @@
 package wire
 
-import "encoding/binary"
+import "unicode/utf8"
 
-// Text messages are validated as their bytes arrive, fragment by fragment,
-// with a small deterministic automaton: the state after a chunk is all that
-// has to be remembered, so a code point may be split anywhere, and the first
-// byte that can no longer start or continue a valid UTF-8 sequence (RFC 3629)
-// is caught at once.
+// Text messages are validated as their bytes arrive, fragment by fragment
+// and read by read, with a small deterministic automaton: its state after a
+// chunk is all that has to be remembered, so a code point may be split
+// anywhere, and a chunk holding a byte that can no longer start or continue
+// a valid UTF-8 sequence (RFC 3629) is caught as soon as it is read.
 
 // Automaton states. utf8Accept means "at a code point boundary";
 // utf8Reject is absorbing.
 const (
-	utf8Accept uint8 = iota
-	utf8Need1        // one more continuation byte 80-BF
-	utf8Need2        // two more continuation bytes
-	utf8Need3        // three more continuation bytes
-	utf8AfterE0      // after E0: A0-BF, then one more (no overlong forms)
-	utf8AfterED      // after ED: 80-9F, then one more (no surrogates)
-	utf8AfterF0      // after F0: 90-BF, then two more (no overlong forms)
-	utf8AfterF4      // after F4: 80-8F, then two more (nothing past U+10FFFF)
+	utf8Accept  uint8 = iota
+	utf8Need1         // one more continuation byte 80-BF
+	utf8Need2         // two more continuation bytes
+	utf8Need3         // three more continuation bytes
+	utf8AfterE0       // after E0: A0-BF, then one more (no overlong forms)
+	utf8AfterED       // after ED: 80-9F, then one more (no surrogates)
+	utf8AfterF0       // after F0: 90-BF, then two more (no overlong forms)
+	utf8AfterF4       // after F4: 80-8F, then two more (nothing past U+10FFFF)
 	utf8Reject
 	utf8States
 )
 
 // Byte classes.
 const (
-	clASCII  = iota // 00-7F
-	clCont1         // 80-8F
-	clCont2         // 90-9F
-	clCont3         // A0-BF
-	clLead2         // C2-DF
-	clE0            // E0
-	clLead3         // E1-EC, EE-EF
-	clED            // ED
-	clF0            // F0
-	clLead4         // F1-F3
-	clF4            // F4
-	clBad           // C0, C1, F5-FF
+	clASCII = iota // 00-7F
+	clCont1        // 80-8F
+	clCont2        // 90-9F
+	clCont3        // A0-BF
+	clLead2        // C2-DF
+	clE0           // E0
+	clLead3        // E1-EC, EE-EF
+	clED           // ED
+	clF0           // F0
+	clLead4        // F1-F3
+	clF4           // F4
+	clBad          // C0, C1, F5-FF
 	utf8Classes
 )
 
@@ -104,25 +104,46 @@ var utf8Next = func() (t [utf8States * 16]uint8) {
 	return t
 }()
 
-// utf8Step feeds p to the automaton in state s and returns the new state.
-// It stops early once the state is utf8Reject.
+// utf8Step feeds p to the automaton in state s and returns the new state,
+// utf8Reject as soon as p holds a byte that no valid text could have
+// there.
+//
+// Only the bytes that complete a sequence left open by the previous chunk,
+// and those of a sequence left open at the end of this one, go through the
+// automaton; the whole code points in between are checked with
+// utf8.Valid, which is much faster on long runs.
 func utf8Step(s uint8, p []byte) uint8 {
 	i := 0
-	for i < len(p) {
-		if s == utf8Accept {
-			// Skip runs of ASCII a word at a time.
-			for i+8 <= len(p) && binary.LittleEndian.Uint64(p[i:])&0x8080808080808080 == 0 {
-				i += 8
-			}
-			if i == len(p) {
-				break
-			}
-		}
+	for s != utf8Accept && i < len(p) {
 		s = utf8Next[int(s)*16+int(utf8Class[p[i]])]
+		if s == utf8Reject {
+			return s
+		}
+		i++
+	}
+	p = p[i:]
+	if len(p) == 0 || utf8.Valid(p) {
+		return s
+	}
+	// Invalid, or p ends inside a sequence: split off the last sequence
+	// (a lead byte and at most three continuation bytes).
+	j := len(p) - 1
+	for j > 0 && j > len(p)-4 && p[j]&0xc0 == 0x80 {
+		j--
+	}
+	if !utf8.Valid(p[:j]) {
+		return utf8Reject
+	}
+	return utf8Run(utf8Accept, p[j:])
+}
+
+// utf8Run feeds p to the automaton byte by byte.
+func utf8Run(s uint8, p []byte) uint8 {
+	for _, b := range p {
+		s = utf8Next[int(s)*16+int(utf8Class[b])]
 		if s == utf8Reject {
 			break
 		}
-		i++
 	}
 	return s
 }

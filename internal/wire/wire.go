@@ -130,9 +130,9 @@ var ErrControlTooLarge = errors.New("websocket: control frame payload longer tha
 // allowed on the wire (see ValidCloseCode). The connection is left open.
 var ErrInvalidCloseCode = errors.New("websocket: invalid close code")
 
-// CloseError reports that the connection ended without a protocol error
-// on our side: the peer sent a close frame, or the stream ended (EOF,
-// reset, any other read failure) without one.
+// CloseError reports that the peer ended the connection: it sent a close
+// frame, or the stream ended (EOF, reset or any other read failure) without
+// one.
 //
 // When ReadMessage returns a CloseError for a close frame, the engine has
 // already answered it with a close frame carrying the same code and, in the
