@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -69,14 +70,24 @@ type Conn struct {
 	done   chan struct{} // closed when the connection has ended
 	endErr error         // why it ended; guarded by mu
 
-	mu        sync.Mutex
-	reading   bool // a Receive reads the socket directly
-	wantWatch bool // start watching when that Receive returns
-	watching  bool // a goroutine reads the socket into inbox
-	inbox     chan inbound
-	closed    bool // Close or finish has run
-	iterErr   error
+	// rstate says who reads the socket: nobody, a Receive directly, or
+	// the watcher goroutine for good. Atomics keep the common path, a
+	// handler that only receives, free of locks.
+	rstate    atomic.Int32
+	wantWatch atomic.Bool // someone looked at the context
+
+	mu      sync.Mutex
+	inbox   chan inbound // set under mu when watching starts
+	closed  bool         // Close or finish has run
+	iterErr error
 }
+
+// Values of Conn.rstate.
+const (
+	readIdle int32 = iota
+	readDirect
+	readWatching
+)
 
 type inbound struct {
 	typ MessageType
@@ -121,33 +132,33 @@ func (c *Conn) SetReadLimit(n int64) { c.wc.SetReadLimit(n) }
 // the next call to Receive. When the connection ends, Receive returns an
 // error matching [ErrClosed], a [*CloseError] telling how it ended.
 func (c *Conn) Receive() (MessageType, []byte, error) {
-	c.mu.Lock()
-	if c.watching {
-		c.mu.Unlock()
-		m, ok := <-c.inbox
-		if !ok {
-			return 0, nil, c.ended()
-		}
-		return m.typ, m.p, m.err
+	if !c.rstate.CompareAndSwap(readIdle, readDirect) {
+		return c.receiveQueued()
 	}
-	if c.endErr != nil {
-		c.mu.Unlock()
-		return 0, nil, c.endErr
-	}
-	c.reading = true
-	c.mu.Unlock()
 	op, p, err := c.wc.ReadMessage()
 	if err != nil {
 		err = c.end(err)
 	}
-	c.mu.Lock()
-	c.reading = false
-	if c.wantWatch && c.endErr == nil {
-		p = clone(p)
-		c.startWatching()
+	c.rstate.Store(readIdle)
+	if c.wantWatch.Load() && err == nil {
+		c.tryWatch()
 	}
-	c.mu.Unlock()
 	return MessageType(op), p, err
+}
+
+// receiveQueued receives from the watcher goroutine.
+func (c *Conn) receiveQueued() (MessageType, []byte, error) {
+	c.mu.Lock()
+	inbox := c.inbox
+	c.mu.Unlock()
+	if inbox == nil {
+		return 0, nil, errors.New("pistoke: Receive called concurrently")
+	}
+	m, ok := <-inbox
+	if !ok {
+		return 0, nil, c.ended()
+	}
+	return m.typ, m.p, m.err
 }
 
 // Messages returns an iterator over incoming messages, for use with
@@ -237,9 +248,7 @@ func (c *Conn) close(code int, reason string) (unread int, err error) {
 	n, err := c.wc.Close(code, reason)
 	c.end(&CloseError{Code: code, Reason: reason})
 	c.mu.Lock()
-	if c.watching {
-		n += len(c.inbox)
-	}
+	n += len(c.inbox)
 	c.mu.Unlock()
 	if errors.Is(err, wire.ErrClosed) {
 		err = nil
@@ -312,21 +321,27 @@ func mapError(err error) error {
 	return &CloseError{Code: CloseAbnormal, Reason: err.Error(), cause: err}
 }
 
-// startWatching hands reading to a goroutine so that the connection's
-// context learns of a departed client while the handler does something
-// else. Called with c.mu held.
-func (c *Conn) startWatching() {
-	c.watching = true
+// tryWatch hands reading to a goroutine, unless it has it already or a
+// Receive is reading, so that the connection's context learns of a
+// departed client while the handler does something else.
+func (c *Conn) tryWatch() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.endErr != nil || !c.rstate.CompareAndSwap(readIdle, readWatching) {
+		return
+	}
+	// The handler may still use the message it received last.
+	c.wc.KeepMessage()
 	c.inbox = make(chan inbound, watchQueue)
-	go c.watch()
+	go c.watch(c.inbox)
 }
 
 // watchQueue bounds how many messages a watching connection reads ahead
 // of the handler; past it, TCP flow control holds the client back.
 const watchQueue = 16
 
-func (c *Conn) watch() {
-	defer close(c.inbox)
+func (c *Conn) watch(inbox chan inbound) {
+	defer close(inbox)
 	for {
 		op, p, err := c.wc.ReadMessage()
 		if err != nil {
@@ -334,7 +349,7 @@ func (c *Conn) watch() {
 			return
 		}
 		select {
-		case c.inbox <- inbound{typ: MessageType(op), p: clone(p)}:
+		case inbox <- inbound{typ: MessageType(op), p: clone(p)}:
 		case <-c.done:
 			return
 		}
@@ -342,18 +357,14 @@ func (c *Conn) watch() {
 }
 
 // needWatch is called when someone looks at the context: from then on a
-// departed client must cancel it even while nobody receives.
+// departed client must cancel it even while nobody receives. A Receive
+// under way starts the watcher when it returns.
 func (c *Conn) needWatch() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.watching || c.closed || c.endErr != nil {
+	if c.wantWatch.Load() {
 		return
 	}
-	if c.reading {
-		c.wantWatch = true
-		return
-	}
-	c.startWatching()
+	c.wantWatch.Store(true)
+	c.tryWatch()
 }
 
 func clone(p []byte) []byte { return append([]byte(nil), p...) }

@@ -323,3 +323,73 @@ func TestContextCancelledWhenHandlerCloses(t *testing.T) {
 		t.Fatalf("Receive after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestMessageSurvivesWatcherStart(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /keep/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		_, first, err := ws.Receive()
+		if err != nil {
+			return err
+		}
+		_ = ws.Context().Done() // a reader goroutine takes over the socket
+		_, second, err := ws.Receive()
+		if err != nil {
+			return err
+		}
+		// The reader has read the second message by now; the first must
+		// still be what it was.
+		if err := ws.Send(pistoke.Text, first); err != nil {
+			return err
+		}
+		return ws.Send(pistoke.Text, second)
+	}))
+	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
+	for range 20 {
+		ws := dialOK(t, base+"/keep/", nil)
+		ws.SendText(strings.Repeat("a", 300))
+		ws.SendText(strings.Repeat("b", 300))
+		expectText(t, ws, strings.Repeat("a", 300))
+		expectText(t, ws, strings.Repeat("b", 300))
+		expectClose(t, ws, pistoke.CloseNormal)
+	}
+}
+
+func TestMiddlewareReturnsAtUpgradeUnlessInline(t *testing.T) {
+	for _, inline := range []bool{false, true} {
+		returned := make(chan struct{}, 1)
+		release := make(chan struct{})
+		var returnedBeforeEnd bool
+		track := func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				next.ServeHTTP(w, r)
+				returned <- struct{}{}
+			})
+		}
+		mux := http.NewServeMux()
+		mux.Handle("WEBSOCKET /ws/", track(pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+			<-release
+			return nil
+		})))
+		base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger(), InlineHandlers: inline}))
+		ws := dialOK(t, base+"/ws/", nil)
+		select {
+		case <-returned:
+			returnedBeforeEnd = true
+		case <-ws.Context().Done():
+			t.Fatal("connection ended early")
+		default:
+			if !inline {
+				<-returned // detached: the middleware returns without waiting for release
+				returnedBeforeEnd = true
+			}
+		}
+		close(release)
+		expectClose(t, ws, pistoke.CloseNormal)
+		if !returnedBeforeEnd {
+			<-returned
+		}
+		if returnedBeforeEnd == inline {
+			t.Errorf("InlineHandlers=%v: middleware returned before the handler ended: %v", inline, returnedBeforeEnd)
+		}
+	}
+}

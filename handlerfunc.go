@@ -44,8 +44,13 @@ func serveSocket(w http.ResponseWriter, r *http.Request, self http.Handler, f fu
 	case nil:
 		Protocol{}.Wrap(self).ServeHTTP(w, r)
 	case *protoState:
-		if c := o.accept(r); c != nil {
+		c := o.accept(r)
+		switch {
+		case c == nil:
+		case hs.srv.inline:
 			c.finish(callHandler(f, c))
+		default:
+			go func() { c.finish(callHandler(f, c)) }()
 		}
 	default:
 		hs.nested = true

@@ -121,6 +121,7 @@ func (ps *protoState) accept(r *http.Request) *Conn {
 		return nil
 	}
 	ps.conn = c
+	ps.w, ps.r = nil, nil // keep no response state alive while the socket is open
 	return c
 }
 
@@ -225,6 +226,9 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 		return nil, err
 	}
 	hs.upgraded = true
+	// The handshake stays reachable from the connection's context; let go
+	// of net/http's response and connection state.
+	hs.base = nil
 	var buffered []byte
 	if n := brw.Reader.Buffered(); n > 0 {
 		buffered, _ = brw.Reader.Peek(n)

@@ -542,6 +542,17 @@ func (c *Conn) releaseIdle() {
 	}
 }
 
+// KeepMessage gives the payload ReadMessage returned last to the caller
+// for good: later reads will not reuse its memory. Call it when no
+// ReadMessage is running, from a goroutine ordered after the last one
+// (through a lock or an atomic), before handing reading to another
+// goroutine while the payload may still be in use.
+func (c *Conn) KeepMessage() {
+	if c.msgHeld {
+		c.abandonMessage()
+	}
+}
+
 // abandonMessage is releaseMessage for a message that another goroutine
 // may still be reading: its buffer is left to the garbage collector.
 func (c *Conn) abandonMessage() {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -81,7 +82,7 @@ func parseHarnessFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.warmup, "warmup", 1000, "round trips per connection before measuring")
 	fs.IntVar(&cfg.size, "size", 1024, "message size in bytes")
 	fs.StringVar(&cfg.msgType, "type", "binary", "message type: binary or text")
-	fs.StringVar(&cfg.client, "client", clientGorilla, "client library of the load processes, the same for every server: gorilla or pistoke")
+	fs.StringVar(&cfg.client, "client", clientPistoke, "client library of the load processes, the same for every server: pistoke (light enough to keep the server busy) or gorilla")
 	fs.IntVar(&cfg.rounds, "rounds", 5, "echo rounds per server, alternating (0 skips the echo test)")
 	fs.IntVar(&cfg.idle, "idle", 10000, "connections of the idle memory test (0 skips it)")
 	fs.StringVar(&impls, "impls", implPistoke+","+implGorilla, "servers to measure, comma-separated")
@@ -139,6 +140,15 @@ func parseHarnessFlags(args []string, stderr io.Writer) (config, error) {
 		fmt.Fprintln(stderr, "echobench: -conns and -msgs must be positive, the other counts not negative")
 		return cfg, errors.New("bad counts")
 	}
+	if cfg.profile != "" {
+		// The server processes write the files; make the place theirs too.
+		abs, err := filepath.Abs(cfg.profile)
+		if err != nil {
+			fmt.Fprintln(stderr, "echobench:", err)
+			return cfg, err
+		}
+		cfg.profile = abs
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(stderr, "echobench:", err)
@@ -155,6 +165,7 @@ type report struct {
 	command          string
 	pinned           bool
 	serverGOMAXPROCS int
+	loadavg          [2]string               // the machine's load average at the start and the end
 	echo             map[string][]loadResult // by server, in round order
 	idle             map[string]idleResult
 	profiles         []string
@@ -165,6 +176,8 @@ func runHarness(cfg config) (*report, error) {
 	// once.
 	cfg.progress = &lockedWriter{w: cfg.progress}
 	rep := &report{cfg: cfg, echo: map[string][]loadResult{}, idle: map[string]idleResult{}}
+	rep.loadavg[0] = loadAverage()
+	defer func() { rep.loadavg[1] = loadAverage() }()
 	var serverPin, clientPin []string
 	if cfg.pin && runtime.NumCPU() >= 2 {
 		if ts, err := exec.LookPath("taskset"); err == nil {
@@ -183,7 +196,10 @@ func runHarness(cfg config) (*report, error) {
 			}
 			rep.serverGOMAXPROCS = procs
 			rep.echo[impl] = append(rep.echo[impl], res)
-			fmt.Fprintf(cfg.progress, "echobench:   %.3f µs/msg server CPU\n", res.cpuPerMsg())
+			m := float64(res.Messages)
+			fmt.Fprintf(cfg.progress, "echobench:   server CPU %.3f µs/msg, %.2f reads/msg, busy %.0f%%; client CPU %.3f µs/msg\n",
+				res.cpuPerMsg(), float64(res.ServerReads)/m, 100*float64(res.ServerUser+res.ServerSys)/float64(res.WallNanos),
+				float64(res.ClientNanos)/m/1e3)
 		}
 	}
 	if cfg.idle > 0 {
@@ -368,4 +384,18 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// loadAverage returns the system's load averages over 1, 5 and 15
+// minutes, or "" where the system does not say.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }

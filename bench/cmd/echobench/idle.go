@@ -8,7 +8,6 @@ import (
 	"io"
 	"runtime"
 	"time"
-
 )
 
 // idleResult is what an idle process prints: the server's memory before
@@ -30,7 +29,7 @@ func idleMain(args []string, stdout, stderr io.Writer) int {
 	size := fs.Int("size", 1024, "size of the one message each connection echoes")
 	typName := fs.String("type", "binary", "message type: binary or text")
 	profile := fs.Bool("profile", false, "have the server write heap and goroutine profiles at the end")
-	lib := fs.String("client", clientGorilla, "client library: gorilla or pistoke")
+	lib := fs.String("client", clientPistoke, "client library: pistoke or gorilla")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"time"
-
 )
 
 // loadResult is what a load process prints: the server's counters across
@@ -20,8 +19,11 @@ type loadResult struct {
 	ServerMallocs int64 `json:"server_mallocs"`
 	ServerAlloc   int64 `json:"server_alloc_bytes"`
 	ServerGCs     int64 `json:"server_gcs"`
-	Handshakes    int64 `json:"handshakes"` // requests the server's middleware saw
+	ServerReads   int64 `json:"server_reads"`  // read system calls
+	ServerWrites  int64 `json:"server_writes"` // write system calls
+	Handshakes    int64 `json:"handshakes"`    // requests the server's middleware saw
 	WallNanos     int64 `json:"wall_ns"`
+	ClientNanos   int64 `json:"client_cpu_ns"` // the load process's own CPU time
 }
 
 // cpuPerMsg returns the server CPU time per echoed message, in µs.
@@ -40,7 +42,7 @@ func loadMain(args []string, stdout, stderr io.Writer) int {
 	size := fs.Int("size", 1024, "message size in bytes")
 	typName := fs.String("type", "binary", "message type: binary or text")
 	profile := fs.Bool("profile", false, "have the server profile its CPU during the measured phase")
-	lib := fs.String("client", clientGorilla, "client library: gorilla or pistoke")
+	lib := fs.String("client", clientPistoke, "client library: pistoke or gorilla")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -90,9 +92,17 @@ func load(dial dialer, url string, ctl *ctlClient, n, msgs, warmup, typ int, pay
 	if err != nil {
 		return loadResult{}, err
 	}
+	cu0, cs0, err := cpuTime()
+	if err != nil {
+		return loadResult{}, err
+	}
 	start := time.Now()
 	err = everyConn(conns, func(c wsClient) error { return roundTrips(c, typ, payload, msgs) })
 	wall := time.Since(start)
+	if err != nil {
+		return loadResult{}, err
+	}
+	cu1, cs1, err := cpuTime()
 	if err != nil {
 		return loadResult{}, err
 	}
@@ -113,7 +123,10 @@ func load(dial dialer, url string, ctl *ctlClient, n, msgs, warmup, typ int, pay
 		ServerMallocs: int64(after.Mallocs - before.Mallocs),
 		ServerAlloc:   int64(after.AllocBytes - before.AllocBytes),
 		ServerGCs:     int64(after.NumGC - before.NumGC),
+		ServerReads:   after.Reads - before.Reads,
+		ServerWrites:  after.Writes - before.Writes,
 		Handshakes:    after.Handshakes,
 		WallNanos:     wall.Nanoseconds(),
+		ClientNanos:   (cu1 + cs1) - (cu0 + cs0),
 	}, nil
 }

@@ -91,6 +91,29 @@ func TestQuick(t *testing.T) {
 	}
 }
 
+// TestQuickGorillaClient drives the echo load with the other client
+// library.
+func TestQuickGorillaClient(t *testing.T) {
+	var progress bytes.Buffer
+	cfg, err := parseHarnessFlags([]string{"-quick", "-client", "gorilla", "-idle", "0"}, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.progress = &progress
+	rep, err := runHarness(cfg)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	for _, impl := range []string{implPistoke, implGorilla} {
+		if len(rep.echo[impl]) != 1 || rep.echo[impl][0].Messages != quickConns*quickMsgs {
+			t.Errorf("%s: echo results %+v, want one round of %d messages", impl, rep.echo[impl], quickConns*quickMsgs)
+		}
+	}
+	if len(rep.idle) != 0 {
+		t.Errorf("-idle 0 measured idle memory anyway: %+v", rep.idle)
+	}
+}
+
 func TestMedian(t *testing.T) {
 	for _, tc := range []struct {
 		in   []float64
@@ -117,6 +140,7 @@ func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-impls", "pistoke,nope"},
 		{"-type", "json"},
+		{"-client", "curl"},
 		{"-conns", "0"},
 		{"stray"},
 	} {

@@ -37,12 +37,16 @@ type echoSummary struct {
 	allocs    float64 // server allocations per message
 	bytes     float64 // server bytes allocated per message
 	rate      float64 // round trips per second, all connections
+	busy      float64 // server CPU time over wall time
+	client    float64 // client CPU µs per round trip
+	reads     float64 // server read system calls per message
+	writes    float64 // server write system calls per message
 	rounds    []float64
 }
 
 func summarize(rs []loadResult) echoSummary {
 	var s echoSummary
-	var user, sys, allocs, bytes, rate []float64
+	var user, sys, allocs, bytes, rate, busy, client, reads, writes []float64
 	for _, r := range rs {
 		m := float64(r.Messages)
 		s.rounds = append(s.rounds, r.cpuPerMsg())
@@ -51,9 +55,15 @@ func summarize(rs []loadResult) echoSummary {
 		allocs = append(allocs, float64(r.ServerMallocs)/m)
 		bytes = append(bytes, float64(r.ServerAlloc)/m)
 		rate = append(rate, m/(float64(r.WallNanos)/1e9))
+		busy = append(busy, float64(r.ServerUser+r.ServerSys)/float64(r.WallNanos))
+		client = append(client, float64(r.ClientNanos)/m/1e3)
+		reads = append(reads, float64(r.ServerReads)/m)
+		writes = append(writes, float64(r.ServerWrites)/m)
 	}
 	s.cpu, s.user, s.sys = median(s.rounds), median(user), median(sys)
 	s.allocs, s.bytes, s.rate = median(allocs), median(bytes), median(rate)
+	s.busy, s.client = median(busy), median(client)
+	s.reads, s.writes = median(reads), median(writes)
 	return s
 }
 
@@ -92,6 +102,10 @@ func (r *report) write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "Machine: %s %s/%s, %d CPUs; %s; server GOMAXPROCS %d.\n\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), pin, r.serverGOMAXPROCS)
+	if r.loadavg[0] != "" {
+		fmt.Fprintf(w, "Load average (1, 5, 15 min) at the start: %s; at the end: %s. Other work on the machine shows up as noise.\n\n",
+			r.loadavg[0], r.loadavg[1])
+	}
 
 	if len(r.echo) > 0 {
 		fmt.Fprintf(w, "## Echo: server CPU per message\n\n")
@@ -99,13 +113,14 @@ func (r *report) write(w io.Writer) {
 			"(after %d unmeasured ones); server CPU is user+system time from the server's getrusage across the measured phase, "+
 			"divided by the messages echoed. Medians of %d rounds per server, rounds alternating.\n\n",
 			c.conns, c.msgs, c.size, c.msgType, c.warmup, c.rounds)
-		fmt.Fprintf(w, "| server | CPU µs/msg | user µs/msg | system µs/msg | allocs/msg | bytes allocated/msg | round trips/s |\n")
-		fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "| server | CPU µs/msg | user µs/msg | system µs/msg | allocs/msg | bytes allocated/msg | reads/msg | writes/msg | round trips/s | server busy | client CPU µs/msg |\n")
+		fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		sums := map[string]echoSummary{}
 		for _, impl := range c.impls {
 			s := summarize(r.echo[impl])
 			sums[impl] = s
-			fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f |\n", impl, s.cpu, s.user, s.sys, s.allocs, s.bytes, s.rate)
+			fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f | %.2f | %.0f | %.2f | %.2f | %.0f | %.0f%% | %.2f |\n",
+				impl, s.cpu, s.user, s.sys, s.allocs, s.bytes, s.reads, s.writes, s.rate, 100*s.busy, s.client)
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Per round, CPU µs/msg:")
@@ -122,6 +137,13 @@ func (r *report) write(w io.Writer) {
 		if okp && okg && g.cpu > 0 {
 			ratio := p.cpu / g.cpu
 			fmt.Fprintf(w, "pistoke/gorilla server CPU per message: **%.3f** (goal ≤ %.2f: %s)\n\n", ratio, goalCPURatio, met(ratio <= goalCPURatio))
+			// Rounds next to each other in time share the machine's
+			// conditions, so their ratios are a second opinion.
+			var pairs []float64
+			for i := range min(len(p.rounds), len(g.rounds)) {
+				pairs = append(pairs, p.rounds[i]/g.rounds[i])
+			}
+			fmt.Fprintf(w, "Median of the per-round ratios (each pistoke round over the gorilla round after it): %.3f\n\n", median(pairs))
 		}
 	}
 

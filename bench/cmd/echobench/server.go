@@ -49,6 +49,8 @@ type stats struct {
 	Active     int64  `json:"active"`     // socket handlers running
 	Handshakes int64  `json:"handshakes"` // requests the middleware saw
 	Goroutines int    `json:"goroutines"`
+	Reads      int64  `json:"reads"`  // read system calls
+	Writes     int64  `json:"writes"` // write system calls
 }
 
 // memory is a server's answer to GET /mem, taken after a full collection
@@ -284,9 +286,12 @@ func (c *control) handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
+		reads, writes := syscallCounts()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		writeJSON(w, stats{
+			Reads:      reads,
+			Writes:     writes,
 			UserNanos:  user,
 			SysNanos:   sys,
 			Mallocs:    ms.Mallocs,

@@ -73,3 +73,27 @@ func residentBytes() (uint64, error) {
 	}
 	return 0, errors.New("no VmRSS in /proc/self/status")
 }
+
+// syscallCounts returns how many read and write system calls the process
+// has made (syscr and syscw of /proc/self/io), or zeros where the system
+// does not say.
+func syscallCounts() (reads, writes int64) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, 0
+	}
+	for line := range bytes.Lines(b) {
+		k, v, ok := bytes.Cut(bytes.TrimSpace(line), []byte(": "))
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(string(v), 10, 64)
+		switch string(k) {
+		case "syscr":
+			reads = n
+		case "syscw":
+			writes = n
+		}
+	}
+	return reads, writes
+}
