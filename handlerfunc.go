@@ -31,13 +31,7 @@ func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func serveSocket(w http.ResponseWriter, r *http.Request, self http.Handler, f func(*Conn) error) {
 	hs := handshakeFrom(r.Context())
 	if hs == nil {
-		if wire.IsUpgrade(r) {
-			defaultServer.serveHandshake(w, r, self)
-			return
-		}
-		w.Header().Set("Upgrade", "websocket")
-		w.Header().Set("Connection", "Upgrade")
-		http.Error(w, "This endpoint speaks WebSocket only.", http.StatusUpgradeRequired)
+		serveOutside(w, r, self)
 		return
 	}
 	switch o := hs.owner.(type) {
@@ -55,6 +49,19 @@ func serveSocket(w http.ResponseWriter, r *http.Request, self http.Handler, f fu
 	default:
 		hs.nested = true
 	}
+}
+
+// serveOutside answers a request that reached a socket handler without
+// passing through Handler: a handshake is validated and sent back into
+// self, anything else gets 426 Upgrade Required.
+func serveOutside(w http.ResponseWriter, r *http.Request, self http.Handler) {
+	if wire.IsUpgrade(r) {
+		defaultServer.serveHandshake(w, r, self)
+		return
+	}
+	w.Header().Set("Upgrade", "websocket")
+	w.Header().Set("Connection", "Upgrade")
+	http.Error(w, "This endpoint speaks WebSocket only.", http.StatusUpgradeRequired)
 }
 
 // callHandler runs f, turning a panic into a *PanicError.

@@ -90,7 +90,7 @@ func (h *Handshake) Deny(status int) {
 func (f RawHandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hs := handshakeFrom(r.Context())
 	if hs == nil {
-		serveSocket(w, r, f, nil) // validates a bare handshake, or answers 426
+		serveOutside(w, r, f)
 		return
 	}
 	if hs.owner != nil {
