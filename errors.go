@@ -20,10 +20,6 @@ var ErrNestedProtocol = errors.New("pistoke: protocol nested inside another prot
 // match the request's CSRF cookie.
 var ErrCSRF = errors.New("CSRF token missing or invalid")
 
-// ErrNotWebsocket is returned by functions that need a WebSocket
-// handshake when given an ordinary HTTP request.
-var ErrNotWebsocket = errors.New("pistoke: not a WebSocket handshake")
-
 // CloseError describes how a connection ended, with the close code and
 // reason of the closing handshake.
 //
