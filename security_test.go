@@ -105,17 +105,27 @@ func csrfApp() http.Handler {
 		pistoke.Options{Logger: quietLogger()})
 }
 
-func TestCSRFForms(t *testing.T) {
+// csrfClient returns a client of csrfApp that enforces CSRF checks, and
+// the token its form page issued.
+func csrfClient(t *testing.T) (*pistoketest.Client, string) {
+	t.Helper()
 	c := pistoketest.NewClient(csrfApp())
 	c.EnforceCSRF = true
-	defer c.Close()
+	t.Cleanup(c.Close)
 	resp, err := c.Get("/form/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokenBytes, _ := io.ReadAll(resp.Body)
+	token, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	token := string(tokenBytes)
+	if len(token) == 0 {
+		t.Fatal("no CSRF token issued")
+	}
+	return c, string(token)
+}
+
+func TestCSRFForms(t *testing.T) {
+	c, token := csrfClient(t)
 
 	post := func(form url.Values, header map[string]string) int {
 		req, _ := http.NewRequest("POST", "/form/", strings.NewReader(form.Encode()))
@@ -151,16 +161,8 @@ func TestCSRFForms(t *testing.T) {
 }
 
 func TestCSRFOverSocket(t *testing.T) {
-	c := pistoketest.NewClient(csrfApp())
-	c.EnforceCSRF = true
-	defer c.Close()
-	resp, err := c.Get("/form/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for tok, want := range map[string]string{string(token): "accepted", "": "rejected", "bogus": "rejected"} {
+	c, token := csrfClient(t)
+	for tok, want := range map[string]string{token: "accepted", "": "rejected", "bogus": "rejected"} {
 		ws, err := c.Dial(context.Background(), "/ws/", nil)
 		if err != nil {
 			t.Fatal(err)
