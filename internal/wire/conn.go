@@ -116,6 +116,7 @@ type Conn struct {
 	unread   int           // data messages discarded on behalf of Close
 	result   error         // how the closing handshake ended, for Close
 	ncClosed atomic.Bool
+	pongs    atomic.Uint32 // pong frames read so far
 }
 
 // NewConn returns a Conn speaking WebSocket on nc, which must have
@@ -333,6 +334,8 @@ func (c *Conn) next() (Opcode, []byte, error) {
 				switch op {
 				case OpPing:
 					c.pong(p)
+				case OpPong:
+					c.pongs.Add(1)
 				case OpClose:
 					return 0, nil, c.gotClose(p)
 				}
@@ -778,6 +781,11 @@ func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 	}
 	return c.writeFrameLocked(op, p)
 }
+
+// Pongs returns how many pong frames have been read so far, for a keepalive
+// that checks whether its pings were answered. Pongs are seen only while
+// someone reads the connection.
+func (c *Conn) Pongs() uint32 { return c.pongs.Load() }
 
 // WritePing sends a ping with payload p, at most MaxControlPayload bytes.
 // The peer's pong is consumed by ReadMessage.
