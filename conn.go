@@ -66,6 +66,7 @@ type Conn struct {
 	codec Codec
 	log   *slog.Logger
 	ctx   *connContext
+	stats *connStats // server side only
 
 	done   chan struct{} // closed when the connection has ended
 	endErr error         // why it ended; guarded by mu
@@ -138,6 +139,8 @@ func (c *Conn) Receive() (MessageType, []byte, error) {
 	op, p, err := c.wc.ReadMessage()
 	if err != nil {
 		err = c.end(err)
+	} else if c.stats != nil {
+		c.stats.received(MessageType(op), len(p))
 	}
 	c.rstate.Store(readIdle)
 	if c.wantWatch.Load() && err == nil {
@@ -211,9 +214,25 @@ func (c *Conn) Send(typ MessageType, p []byte) error {
 	default:
 		return errors.New("pistoke: Send: message type must be Text or Binary")
 	}
-	if err := c.wc.WriteMessage(wire.Opcode(typ), p); err != nil {
+	st := c.stats
+	if st == nil {
+		if err := c.wc.WriteMessage(wire.Opcode(typ), p); err != nil {
+			return c.end(err)
+		}
+		return nil
+	}
+	if n := st.sending.Add(1); st.srv.sendQueue > 0 && n > st.srv.sendQueue {
+		st.sending.Add(-1)
+		c.dropSlow("more than " + strconv.Itoa(int(st.srv.sendQueue)) + " sends waiting")
+		return c.ended()
+	}
+	err := c.wc.WriteMessage(wire.Opcode(typ), p)
+	st.wseq.Add(1)
+	st.sending.Add(-1)
+	if err != nil {
 		return c.end(err)
 	}
+	st.sent(typ, len(p))
 	return nil
 }
 
@@ -245,8 +264,10 @@ func (c *Conn) close(code int, reason string) (unread int, err error) {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	n, err := c.wc.Close(code, reason)
+	// Cancel the context first, so that a drain's 1001 reaches handlers
+	// at once, while the closing handshake still runs.
 	c.end(&CloseError{Code: code, Reason: reason})
+	n, err := c.wc.Close(code, reason)
 	c.mu.Lock()
 	n += len(c.inbox)
 	c.mu.Unlock()
@@ -269,10 +290,19 @@ func (c *Conn) isOpen() bool {
 // end records why the connection ended (the first reason wins), cancels
 // its context and returns the error callers should see.
 func (c *Conn) end(err error) error {
+	e, _ := c.endOnce(err)
+	return e
+}
+
+// endOnce is end that also reports whether err was the first reason.
+func (c *Conn) endOnce(err error) (error, bool) {
 	c.mu.Lock()
 	first := c.endErr == nil
 	if first {
 		c.endErr = mapError(err)
+		if c.stats != nil && c.stats.closeBy == "" {
+			c.stats.closeBy = closedBy(err)
+		}
 		close(c.done)
 	}
 	endErr := c.endErr
@@ -282,7 +312,7 @@ func (c *Conn) end(err error) error {
 		// protocol error; after a failed read or write nobody else will.
 		_ = c.wc.CloseNow()
 	}
-	return endErr
+	return endErr, first
 }
 
 // brokenConn reports whether err is an I/O failure rather than the end of
@@ -347,6 +377,9 @@ func (c *Conn) watch(inbox chan inbound) {
 		if err != nil {
 			c.end(err)
 			return
+		}
+		if c.stats != nil {
+			c.stats.received(MessageType(op), len(p))
 		}
 		select {
 		case inbox <- inbound{typ: MessageType(op), p: clone(p)}:

@@ -2,6 +2,7 @@ package pistoke
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pistoke/pistoke/internal/wire"
@@ -74,7 +76,57 @@ type Options struct {
 	// next.ServeHTTP runs when the socket opens. Raw handlers always run
 	// inline.
 	InlineHandlers bool
+
+	// PingInterval is how often the server pings each connection; 0 means
+	// DefaultPingInterval, negative means never. Pings keep proxies and NAT
+	// tables from dropping quiet connections and reveal dead peers.
+	PingInterval time.Duration
+
+	// PongTimeout is how long a ping may go unanswered before the peer is
+	// taken for dead: its TCP connection is closed and the handler's
+	// context cancelled. 0 means PingInterval.
+	PongTimeout time.Duration
+
+	// IdleTimeout closes a connection (1000, "idle timeout") after this
+	// long without a data message in either direction; 0 means never.
+	// Pings do not count as activity.
+	IdleTimeout time.Duration
+
+	// WriteTimeout bounds how long one message may take to leave: a
+	// client that does not read for this long is dropped as a slow
+	// consumer (see SendQueue). 0 means DefaultWriteTimeout, negative
+	// means no bound.
+	WriteTimeout time.Duration
+
+	// SendQueue bounds how many messages may wait to be sent on one
+	// connection: sends that find this many others still waiting for a
+	// slow client drop the connection instead of queueing. 0 means
+	// DefaultSendQueue, negative means no bound.
+	//
+	// A dropped connection is closed with 1008 (policy violation, reason
+	// "slow consumer"), its handler's context is cancelled and every
+	// pending send returns an error matching [ErrSlowConsumer]. 1008 and
+	// not 1013 (try again later): the fault lies with the client, which
+	// is not reading, not with a server too busy to serve it; a client
+	// told to retry later would come back and fall behind again.
+	SendQueue int
+
+	// MaxConns caps the open connections of this handler: beyond it
+	// handshakes are refused with 503 Service Unavailable and a
+	// Retry-After header. 0 means no cap.
+	MaxConns int
+
+	// Metrics, when set, receives counts of handshakes, connections,
+	// messages and close codes; see the pistokeprom package.
+	Metrics Metrics
 }
+
+// Defaults of the Options that a zero value leaves unset.
+const (
+	DefaultPingInterval = 30 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultSendQueue    = 64
+)
 
 // server is Options made ready for use by every request.
 type server struct {
@@ -85,6 +137,17 @@ type server struct {
 	checkOrigin  func(*http.Request) error
 	logger       *slog.Logger
 	inline       bool
+
+	pingInterval time.Duration // 0: no pings
+	pongTimeout  time.Duration
+	idleTimeout  time.Duration // 0: none
+	writeTimeout time.Duration // 0: none
+	sendQueue    int32         // 0: unbounded
+	maxConns     int64         // 0: no cap
+	metrics      Metrics
+
+	open  atomic.Int64 // connections open or being upgraded, for maxConns
+	sweep sweeper
 }
 
 // defaultServer serves handshakes that reach a protocol without passing
@@ -98,7 +161,18 @@ func newServer(opts Options) *server {
 		checkOrigin:  opts.CheckOrigin,
 		logger:       opts.Logger,
 		inline:       opts.InlineHandlers,
+		pingInterval: defaulted(opts.PingInterval, DefaultPingInterval),
+		idleTimeout:  max(opts.IdleTimeout, 0),
+		writeTimeout: defaulted(opts.WriteTimeout, DefaultWriteTimeout),
+		sendQueue:    int32(defaulted(opts.SendQueue, DefaultSendQueue)),
+		maxConns:     int64(max(opts.MaxConns, 0)),
+		metrics:      opts.Metrics,
 	}
+	s.pongTimeout = s.pingInterval
+	if opts.PongTimeout > 0 {
+		s.pongTimeout = opts.PongTimeout
+	}
+	s.sweep.srv = s
 	for _, h := range opts.AllowedHosts {
 		s.allowed = append(s.allowed, strings.ToLower(strings.TrimSpace(h)))
 	}
@@ -108,6 +182,17 @@ func newServer(opts Options) *server {
 	}
 	s.proxies = proxies
 	return s
+}
+
+// defaulted maps an option's zero to def and a negative value to 0 (off).
+func defaulted[T time.Duration | int](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 func (s *server) log() *slog.Logger {
@@ -186,6 +271,10 @@ type handshake struct {
 	owner        any // *protoState or *rawState in charge, if any
 	nested       bool
 	upgraded     bool
+
+	tracker *tracker         // the http.Server's, for drains
+	slot    bool             // holds one of srv.maxConns until a Conn takes it
+	outcome HandshakeOutcome // why it was refused, when known
 }
 
 func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next http.Handler) {
@@ -201,10 +290,15 @@ func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next htt
 		}
 		s.log().LogAttrs(r.Context(), slog.LevelInfo, "pistoke: bad handshake",
 			slog.String("path", r.URL.Path), slog.Int("status", status), slog.String("reason", reason))
+		s.refuseHandshake(HandshakeBadRequest)
 		http.Error(w, "Bad WebSocket handshake: "+reason, status)
 		return
 	}
-	hs := &handshake{srv: s, base: w, method: r.Method, key: key, offered: wire.Subprotocols(r.Header)}
+	hs := &handshake{srv: s, base: w, method: r.Method, key: key, offered: wire.Subprotocols(r.Header), tracker: trackerFor(r)}
+	if !s.admit(w, r, hs) {
+		return
+	}
+	defer hs.releaseSlot()
 	r = r.WithContext(context.WithValue(r.Context(), handshakeKey{}, hs))
 	r.Method = MethodWebsocket
 	hw := &handshakeWriter{ResponseWriter: w, hs: hs, r: r}
@@ -213,6 +307,18 @@ func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next htt
 		s.log().LogAttrs(r.Context(), slog.LevelInfo, "pistoke: handshake not upgraded",
 			slog.String("path", r.URL.Path), slog.String("reason", "no handler answered it"))
 		hw.refuse()
+	}
+	if !hs.upgraded || hs.outcome != "" {
+		s.refuseHandshake(cmp.Or(hs.outcome, HandshakeRejected))
+	}
+}
+
+// releaseSlot gives back the MaxConns slot of a handshake that did not
+// open a connection.
+func (hs *handshake) releaseSlot() {
+	if hs.slot {
+		hs.slot = false
+		hs.srv.open.Add(-1)
 	}
 }
 

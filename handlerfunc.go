@@ -109,6 +109,7 @@ func (c *Conn) finish(herr error) {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "pistoke: handler left input unread",
 			slog.String("path", path), slog.Int("messages", unread))
 	}
+	c.release()
 	notifyObserver(ctx, herr, unread, code)
 }
 

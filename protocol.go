@@ -112,6 +112,7 @@ func (ps *protoState) accept(r *http.Request) *Conn {
 	}
 	sub, ok := ps.negotiate()
 	if !ok {
+		ps.hs.outcome = HandshakeSubprotocol
 		ps.refuse(r, http.StatusForbidden, "no compatible subprotocol", "offered", ps.hs.offered, "supported", ps.p.Subprotocols)
 		return nil
 	}
@@ -206,7 +207,8 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 		if err := CheckOrigin(r); err != nil {
 			log.LogAttrs(r.Context(), slog.LevelWarn, "pistoke: handshake refused",
 				slog.String("path", r.URL.Path), slog.Int("status", http.StatusForbidden),
-				slog.String("reason", err.Error()))
+				slog.String("reason", err.Error()), slog.String("outcome", string(HandshakeOrigin)))
+			hs.outcome = HandshakeOrigin
 			http.Error(w, "Forbidden: "+err.Error(), http.StatusForbidden)
 			return nil, err
 		}
@@ -220,6 +222,7 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 	if err != nil {
 		log.LogAttrs(r.Context(), slog.LevelError, "pistoke: cannot take over the connection",
 			slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		hs.outcome = HandshakeFailed
 		if !hs.upgraded {
 			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		}
@@ -239,6 +242,7 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 		nc.Close()
 		log.LogAttrs(r.Context(), slog.LevelInfo, "pistoke: client left during the handshake",
 			slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		hs.outcome = HandshakeFailed
 		return nil, err
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
@@ -258,7 +262,9 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 	// so that an idle socket does not hold 8 KiB for nothing.
 	*brw.Reader = bufio.Reader{}
 	*brw.Writer = bufio.Writer{}
-	return newConn(wc, r, sub, codec, log), nil
+	c := newConn(wc, r, sub, codec, log)
+	c.opened(hs, r)
+	return c, nil
 }
 
 const handshakeWriteTimeout = 10 * time.Second

@@ -1,0 +1,227 @@
+package pistoke
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// sweeper watches the open connections of one Handler for what needs a
+// clock: pings and their pongs, idle connections and stalled writes.
+//
+// One goroutine per Handler wakes a few times per interval and walks the
+// connections, instead of a timer per connection: an idle socket then
+// costs no timer, and the goroutine exists only while sockets are open.
+type sweeper struct {
+	srv *server
+
+	mu      sync.Mutex
+	conns   map[*Conn]*sweepState
+	running bool
+	wake    chan struct{}
+}
+
+// sweepState is what the sweeper remembers of one connection. Only the
+// sweeper goroutine touches it.
+type sweepState struct {
+	nextPing  time.Time
+	pongDue   time.Time // zero when no ping is outstanding
+	pongsSeen uint32
+
+	lastMsgs   int64
+	lastActive time.Time
+
+	stallArmed   bool
+	stalledSeq   uint64
+	stalledSince time.Time
+}
+
+// tick returns the sweeper's period, or 0 when it has nothing to do.
+func (s *server) tick() time.Duration {
+	t := time.Duration(0)
+	for _, d := range []time.Duration{s.pingInterval, s.pongTimeout, s.idleTimeout, s.writeTimeout} {
+		if d > 0 && (t == 0 || d < t) {
+			t = d
+		}
+	}
+	if s.pingInterval == 0 && s.idleTimeout == 0 && s.writeTimeout == 0 {
+		return 0
+	}
+	return max(t/4, 5*time.Millisecond)
+}
+
+func (w *sweeper) add(c *Conn) {
+	period := w.srv.tick()
+	if period == 0 {
+		return
+	}
+	now := time.Now()
+	st := &sweepState{lastActive: now}
+	if w.srv.pingInterval > 0 {
+		st.nextPing = now.Add(w.srv.pingInterval)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conns == nil {
+		w.conns = make(map[*Conn]*sweepState)
+		w.wake = make(chan struct{}, 1)
+	}
+	w.conns[c] = st
+	if !w.running {
+		w.running = true
+		go w.run(period)
+	}
+}
+
+func (w *sweeper) remove(c *Conn) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.conns[c]; !ok {
+		return
+	}
+	delete(w.conns, c)
+	if len(w.conns) == 0 {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run sweeps every period until no connection is left.
+func (w *sweeper) run(period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	var batch []*Conn
+	var states []*sweepState
+	for {
+		select {
+		case <-t.C:
+		case <-w.wake:
+		}
+		w.mu.Lock()
+		if len(w.conns) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		batch, states = batch[:0], states[:0]
+		for c, st := range w.conns {
+			batch = append(batch, c)
+			states = append(states, st)
+		}
+		w.mu.Unlock()
+		now := time.Now()
+		for i, c := range batch {
+			w.check(c, states[i], now)
+		}
+		clear(batch)
+		clear(states)
+	}
+}
+
+// check applies the timeouts to one connection.
+func (w *sweeper) check(c *Conn, st *sweepState, now time.Time) {
+	s := w.srv
+	if !c.isOpen() {
+		return
+	}
+	cs := c.stats
+
+	// Sends under way while no write has completed since the last look:
+	// the client is not reading.
+	if s.writeTimeout > 0 {
+		seq := cs.wseq.Load()
+		switch {
+		case cs.sending.Load() == 0:
+			st.stallArmed = false
+		case !st.stallArmed || seq != st.stalledSeq:
+			st.stallArmed, st.stalledSeq, st.stalledSince = true, seq, now
+		case now.Sub(st.stalledSince) >= s.writeTimeout:
+			c.dropSlow("no write completed for " + s.writeTimeout.String())
+			return
+		}
+	}
+
+	if s.idleTimeout > 0 {
+		msgs := cs.msgsIn.Load() + cs.msgsOut.Load()
+		if msgs != st.lastMsgs {
+			st.lastMsgs, st.lastActive = msgs, now
+		} else if now.Sub(st.lastActive) >= s.idleTimeout {
+			go c.Close(CloseNormal, "idle timeout")
+			return
+		}
+	}
+
+	if s.pingInterval > 0 {
+		if !st.pongDue.IsZero() {
+			if c.wc.Pongs() != st.pongsSeen {
+				st.pongDue = time.Time{}
+			} else if !now.Before(st.pongDue) {
+				c.reap("no pong within " + s.pongTimeout.String())
+				return
+			}
+		}
+		if st.pongDue.IsZero() && !now.Before(st.nextPing) {
+			st.pongsSeen = c.wc.Pongs()
+			st.pongDue = now.Add(s.pongTimeout)
+			st.nextPing = now.Add(s.pingInterval)
+			go c.ping()
+		}
+	}
+}
+
+// ping sends a keepalive ping. Pongs are read by whoever reads the
+// socket; if nobody does, the context's reader starts, as it would for a
+// handler waiting on ctx.Done().
+func (c *Conn) ping() {
+	c.needWatch()
+	if err := c.wc.WritePing(nil); err != nil {
+		c.end(err)
+	}
+}
+
+// errNoPong is the cause of a connection reaped for not answering pings.
+var errNoPong = errors.New("pistoke: the peer answered no ping")
+
+// reap drops a peer that stopped answering: there is no point in a
+// closing handshake with it.
+func (c *Conn) reap(reason string) {
+	c.setClosedBy(ClosedByServer)
+	c.stats.srv.log().LogAttrs(c.ctx.parent, slog.LevelInfo, "pistoke: peer unresponsive",
+		slog.String("path", c.stats.path), slog.String("reason", reason))
+	c.end(&CloseError{Code: CloseAbnormal, Reason: reason, cause: errNoPong})
+	_ = c.wc.CloseNow()
+}
+
+// ErrSlowConsumer is matched by the errors that sends return when their
+// connection was dropped because the client did not read fast enough;
+// see [Options.SendQueue].
+var ErrSlowConsumer = errors.New("pistoke: client too slow, connection dropped")
+
+// CloseReasonSlowConsumer is the reason of the 1008 close frame sent to a
+// client dropped for not reading fast enough.
+const CloseReasonSlowConsumer = "slow consumer"
+
+// dropSlow applies the slow-consumer policy: close with 1008, without
+// waiting for the client (which is not reading) more than the close
+// timeout allows.
+func (c *Conn) dropSlow(why string) {
+	if !c.isOpen() {
+		return
+	}
+	c.setClosedBy(ClosedByServer)
+	if _, first := c.endOnce(&CloseError{Code: ClosePolicyViolation, Reason: CloseReasonSlowConsumer, cause: ErrSlowConsumer}); !first {
+		return
+	}
+	st := c.stats
+	if st != nil {
+		if m := st.srv.metrics; m != nil {
+			m.SendDropped()
+		}
+		st.srv.log().LogAttrs(c.ctx.parent, slog.LevelWarn, "pistoke: slow consumer dropped",
+			slog.String("path", st.path), slog.String("reason", why))
+	}
+	go c.close(ClosePolicyViolation, CloseReasonSlowConsumer)
+}
