@@ -99,23 +99,23 @@ func (t *tracker) startDrain() ([]*Conn, <-chan struct{}) {
 // http.Server.Shutdown alone would leave open (they are hijacked) until
 // the process exits and cuts them with 1006.
 //
-// Drain stops the listeners, answers handshakes that still arrive on open
-// HTTP connections with 503, sends every open socket a close frame with
-// 1001 "going away" (cancelling the handlers' contexts; [Draining]
-// then reports true), and waits until every socket handler has returned
-// and every HTTP request has finished, or ctx is done. In that case it
-// closes what is left, network connections included, and returns an
-// error wrapping ctx.Err(); a handler that ignores its context may still
-// run, but its connection is gone.
+// Drain first stops taking new sockets: handshakes get 503 with
+// Retry-After, while plain requests are still served, without
+// keep-alive. It sends every open socket a close frame with 1001 "going
+// away", which cancels the handlers' contexts ([Draining] then reports
+// true), and waits until every socket handler has returned. Then it shuts
+// the HTTP server down (listeners closed, requests finished). When ctx is
+// done before all that, Drain closes what is left, network connections
+// included, and returns an error wrapping ctx.Err(); a handler that
+// ignores its context may still run, but its connection is gone.
 //
 // Clients receiving 1001 should reconnect after a randomised delay, so
 // that a restart does not bring them all back in the same instant.
 func Drain(ctx context.Context, srv *http.Server) error {
-	t, _ := trackers.LoadOrStore(srv, &tracker{conns: make(map[*Conn]struct{})})
-	conns, empty := t.(*tracker).startDrain()
-
-	shut := make(chan error, 1)
-	go func() { shut <- srv.Shutdown(ctx) }()
+	v, _ := trackers.LoadOrStore(srv, &tracker{conns: make(map[*Conn]struct{})})
+	t := v.(*tracker)
+	conns, empty := t.startDrain()
+	srv.SetKeepAlivesEnabled(false)
 	for _, c := range conns {
 		go c.goAway()
 	}
@@ -124,12 +124,14 @@ func Drain(ctx context.Context, srv *http.Server) error {
 	select {
 	case <-empty:
 	case <-ctx.Done():
-		left := t.(*tracker).forceClose()
+		left := t.forceClose()
 		errs = append(errs, fmt.Errorf("pistoke: drain: %d sockets still open: %w", left, ctx.Err()))
 	}
-	if err := <-shut; err != nil {
+	if err := srv.Shutdown(ctx); err != nil {
 		_ = srv.Close()
-		errs = append(errs, err)
+		if len(errs) == 0 {
+			errs = append(errs, err)
+		}
 	}
 	trackers.Delete(srv)
 	return errors.Join(errs...)

@@ -1,0 +1,274 @@
+package pistoke_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pistoke/pistoke"
+)
+
+// startServer serves h on a loopback port with a server the test can
+// drain, and returns it with its ws:// base URL.
+func startServer(t *testing.T, h http.Handler) (*http.Server, string) {
+	t.Helper()
+	return startServerWith(t, &http.Server{Handler: h})
+}
+
+func startServerWith(t *testing.T, srv *http.Server) (*http.Server, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(l)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return srv, "ws://" + l.Addr().String()
+}
+
+func TestDrainClosesEverySocketWith1001(t *testing.T) {
+	n := 2000
+	if testing.Short() {
+		n = 200
+	}
+	var sawDraining atomic.Int32
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /echo/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		err := echo(ws)
+		if pistoke.Draining(ws.Context()) {
+			sawDraining.Add(1)
+		}
+		return err
+	}))
+	srv, url := startServer(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
+
+	conns := make([]*pistoke.Conn, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 64)
+	for i := range conns {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ws, _, err := pistoke.Dial(ctx, url+"/echo/", nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			conns[i] = ws
+			// One echo proves the socket is open on the server.
+			if err := ws.SendText("hi"); err != nil {
+				errs <- err
+				return
+			}
+			if _, _, err := ws.Receive(); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("opening sockets: %v", err)
+	}
+
+	closes := make(chan error, n)
+	for _, ws := range conns {
+		go func() {
+			_, _, err := ws.Receive()
+			closes <- err
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := pistoke.Drain(ctx, srv); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	for range n {
+		err := <-closes
+		var ce *pistoke.CloseError
+		if !errors.As(err, &ce) || ce.Code != pistoke.CloseGoingAway || ce.Reason != pistoke.CloseReasonGoingAway {
+			t.Fatalf("client saw %v, want close 1001 %q", err, pistoke.CloseReasonGoingAway)
+		}
+	}
+	if got := sawDraining.Load(); got != int32(n) {
+		t.Errorf("%d handlers saw Draining, want %d", got, n)
+	}
+}
+
+// rawHandshake writes a handshake request for path on nc and returns the
+// response status line and headers.
+func rawHandshake(t *testing.T, nc net.Conn, path string) *http.Response {
+	t.Helper()
+	fmt.Fprintf(nc, "GET %s HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path)
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatalf("reading the handshake response: %v", err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func TestHandshakeDuringDrainGets503(t *testing.T) {
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /hold/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		<-ws.Context().Done()
+		<-release // keeps the drain going while the test knocks
+		return nil
+	}))
+	accepted := make(chan struct{}, 4)
+	srv, url := startServerWith(t, &http.Server{
+		Handler: pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				accepted <- struct{}{}
+			}
+		},
+	})
+	held := dialOK(t, url+"/hold/", nil)
+	<-accepted
+
+	// A connection accepted before the drain, whose request comes after.
+	late, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	<-accepted
+
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		drained <- pistoke.Drain(ctx, srv)
+	}()
+	expectClose(t, held, pistoke.CloseGoingAway)
+
+	resp := rawHandshake(t, late, "/hold/")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("handshake during the drain: %s, Retry-After %q; want 503 with Retry-After",
+			resp.Status, resp.Header.Get("Retry-After"))
+	}
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned %v while a handler was still running", err)
+	default:
+	}
+	close(release)
+	if err := <-drained; err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+}
+
+func TestDrainTimeoutClosesTheRest(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /stubborn/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		<-release // ignores the drain
+		return nil
+	}))
+	srv, url := startServer(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
+	ws := dialOK(t, url+"/stubborn/", nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := pistoke.Drain(ctx, srv)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "1 sockets still open") {
+		t.Fatalf("Drain = %v, want a deadline error naming 1 open socket", err)
+	}
+	// The client still got its 1001 first.
+	expectClose(t, ws, pistoke.CloseGoingAway)
+}
+
+func TestRunDrainsWhenContextEnds(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /echo/", pistoke.HandlerFunc(echo))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()})}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		ran <- pistoke.Run(ctx, srv, l, &pistoke.RunOptions{Signals: []os.Signal{}, Logger: quietLogger()})
+	}()
+	ws := dialOK(t, "ws://"+l.Addr().String()+"/echo/", nil)
+	ws.SendText("ping")
+	expectText(t, ws, "ping")
+	stop()
+	expectClose(t, ws, pistoke.CloseGoingAway)
+	if err := <-ran; err != nil {
+		t.Fatalf("Run = %v, want nil after a clean drain", err)
+	}
+	if srv.ReadHeaderTimeout != pistoke.DefaultHandshakeTimeout {
+		t.Errorf("ReadHeaderTimeout = %v, want the default %v", srv.ReadHeaderTimeout, pistoke.DefaultHandshakeTimeout)
+	}
+	if _, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		t.Error("the listener still accepts after Run returned")
+	}
+}
+
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 100 * time.Millisecond}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		ran <- pistoke.Run(ctx, srv, l, &pistoke.RunOptions{Signals: []os.Signal{}, Logger: quietLogger()})
+	}()
+	defer func() {
+		stop()
+		<-ran
+	}()
+
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// Half a request line, then nothing: the server must hang up.
+	if _, err := nc.Write([]byte("GET / HT")); err != nil {
+		t.Fatal(err)
+	}
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		_, err := nc.Read(buf)
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the server kept a connection with incomplete headers open")
+		}
+		break
+	}
+}
