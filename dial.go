@@ -33,6 +33,9 @@ type DialOptions struct {
 	// NetDial replaces net.Dialer.DialContext, for example to connect
 	// through something other than TCP.
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Compression, when set, offers permessage-deflate; the connection
+	// compresses only if the server accepts.
+	Compression *Compression
 }
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL (http and
@@ -134,6 +137,10 @@ func clientHandshake(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOpt
 	if len(opts.Subprotocols) > 0 {
 		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
 	}
+	offer := opts.Compression.wireConfig()
+	if offer != nil {
+		req.Header.Set("Sec-WebSocket-Extensions", wire.OfferDeflate(offer))
+	}
 	if err := req.Write(nc); err != nil {
 		return nil, nil, handshakeIOError(ctx, err)
 	}
@@ -152,6 +159,10 @@ func clientHandshake(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOpt
 	if err != nil {
 		return nil, resp, fmt.Errorf("pistoke: Dial: invalid handshake response: %w", err)
 	}
+	deflate, err := wire.CheckExtensions(resp, offer)
+	if err != nil {
+		return nil, resp, fmt.Errorf("pistoke: Dial: invalid handshake response: %w", err)
+	}
 	var buffered []byte
 	if n := br.Buffered(); n > 0 {
 		buffered, _ = br.Peek(n)
@@ -161,7 +172,7 @@ func clientHandshake(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOpt
 	} else {
 		return nil, resp, fmt.Errorf("pistoke: Dial: %w", ctx.Err())
 	}
-	wc := wire.NewConn(nc, wire.Config{Role: wire.RoleClient, ReadLimit: opts.ReadLimit, Buffered: buffered})
+	wc := wire.NewConn(nc, wire.Config{Role: wire.RoleClient, ReadLimit: opts.ReadLimit, Buffered: buffered, Deflate: deflate})
 	return newConn(wc, nil, sub, nil, slog.Default()), resp, nil
 }
 

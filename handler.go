@@ -116,6 +116,10 @@ type Options struct {
 	// Retry-After header. 0 means no cap.
 	MaxConns int
 
+	// Compression, when set, accepts permessage-deflate on every socket
+	// whose protocol does not say otherwise.
+	Compression *Compression
+
 	// Metrics, when set, receives counts of handshakes, connections,
 	// messages and close codes; see the pistokeprom package.
 	Metrics Metrics
@@ -145,6 +149,7 @@ type server struct {
 	sendQueue    int32         // 0: unbounded
 	maxConns     int64         // 0: no cap
 	metrics      Metrics
+	compression  *Compression
 
 	open  atomic.Int64 // connections open or being upgraded, for maxConns
 	sweep sweeper
@@ -167,6 +172,7 @@ func newServer(opts Options) *server {
 		sendQueue:    int32(defaulted(opts.SendQueue, DefaultSendQueue)),
 		maxConns:     int64(max(opts.MaxConns, 0)),
 		metrics:      opts.Metrics,
+		compression:  opts.Compression,
 	}
 	s.pongTimeout = s.pingInterval
 	if opts.PongTimeout > 0 {

@@ -63,7 +63,7 @@ func (c *Conn) setClosedBy(by string) {
 
 // opened registers a freshly upgraded connection with everything that
 // watches it: drains, the keepalive sweeper, metrics and the log.
-func (c *Conn) opened(hs *handshake, r *http.Request) {
+func (c *Conn) opened(hs *handshake, r *http.Request, compressed bool) {
 	s := hs.srv
 	c.stats = &connStats{srv: s, tracker: hs.tracker, path: r.URL.Path, start: time.Now(), slot: hs.slot}
 	hs.slot = false
@@ -79,7 +79,7 @@ func (c *Conn) opened(hs *handshake, r *http.Request) {
 	if log.Enabled(r.Context(), slog.LevelDebug) {
 		log.LogAttrs(r.Context(), slog.LevelDebug, "pistoke: socket opened",
 			slog.String("path", c.stats.path), slog.String("subprotocol", c.sub),
-			slog.String("remote", r.RemoteAddr), slog.Bool("compressed", false))
+			slog.String("remote", r.RemoteAddr), slog.Bool("compressed", compressed))
 	}
 }
 

@@ -37,6 +37,9 @@ type Protocol struct {
 	// Codec encodes and decodes the values of SendJSON and ReceiveJSON.
 	// Nil means JSON{}.
 	Codec Codec
+
+	// Compression overrides Options.Compression for this handler.
+	Compression *Compression
 }
 
 // Wrap returns a handler that upgrades WebSocket handshakes for next
@@ -116,7 +119,7 @@ func (ps *protoState) accept(r *http.Request) *Conn {
 		ps.refuse(r, http.StatusForbidden, "no compatible subprotocol", "offered", ps.hs.offered, "supported", ps.p.Subprotocols)
 		return nil
 	}
-	c, err := ps.hs.upgrade(ps.w, r, sub, ps.p.Header, ps.p.ReadLimit, ps.p.Codec)
+	c, err := ps.hs.upgrade(ps.w, r, sub, ps.p.Header, ps.p.ReadLimit, ps.p.Codec, ps.p.Compression)
 	if err != nil {
 		ps.refused = true
 		return nil
@@ -139,7 +142,7 @@ func (ps *protoState) acceptAndClose() {
 		code, reason = CloseStatusBase+status, http.StatusText(status)
 	}
 	sub, _ := ps.negotiate()
-	c, err := ps.hs.upgrade(ps.w, ps.r, sub, ps.p.Header, ps.p.ReadLimit, ps.p.Codec)
+	c, err := ps.hs.upgrade(ps.w, ps.r, sub, ps.p.Header, ps.p.ReadLimit, ps.p.Codec, ps.p.Compression)
 	if err != nil {
 		ps.refused = true
 		return
@@ -201,7 +204,7 @@ func (w *protoWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // upgrade checks the origin, takes over the connection and sends the 101
 // response. On failure it has answered the client (403 or 500) and logged
 // why.
-func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string, extra http.Header, readLimit int64, codec Codec) (*Conn, error) {
+func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string, extra http.Header, readLimit int64, codec Codec, comp *Compression) (*Conn, error) {
 	log := hs.srv.log()
 	if !hs.originExempt {
 		if err := CheckOrigin(r); err != nil {
@@ -214,6 +217,13 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 		}
 	}
 	header := responseHeader(w.Header(), extra)
+	var deflate *wire.Deflate
+	if cfg := compressionFor(comp, hs.srv.compression).wireConfig(); cfg != nil {
+		var answer string
+		if deflate, answer = wire.NegotiateDeflate(r.Header, cfg); deflate != nil {
+			header.Set("Sec-WebSocket-Extensions", answer)
+		}
+	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil && !hs.upgraded && w != hs.base {
 		// Some middleware hides Hijack; go around it.
@@ -255,6 +265,7 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 		ReadLimit:    limit,
 		CloseTimeout: hs.srv.closeTimeout,
 		Buffered:     buffered,
+		Deflate:      deflate,
 	})
 	// The hijacked bufio.Reader and Writer are net/http's own, 4 KiB each,
 	// and stay reachable from its connection while the handler runs. The
@@ -263,7 +274,7 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 	*brw.Reader = bufio.Reader{}
 	*brw.Writer = bufio.Writer{}
 	c := newConn(wc, r, sub, codec, log)
-	c.opened(hs, r)
+	c.opened(hs, r, deflate != nil)
 	return c, nil
 }
 

@@ -49,6 +49,8 @@ type AcceptOptions struct {
 	ReadLimit int64
 	// Codec for SendJSON and ReceiveJSON; nil means JSON{}.
 	Codec Codec
+	// Compression overrides Options.Compression.
+	Compression *Compression
 }
 
 // Accept completes the handshake and returns the connection. It fails
@@ -62,7 +64,7 @@ func (h *Handshake) Accept(opts AcceptOptions) (*Conn, error) {
 	if opts.Subprotocol != "" && !slices.Contains(h.hs.offered, opts.Subprotocol) {
 		return nil, fmt.Errorf("pistoke: subprotocol %q was not offered by the client", opts.Subprotocol)
 	}
-	c, err := h.hs.upgrade(h.w, h.r, opts.Subprotocol, opts.Header, opts.ReadLimit, opts.Codec)
+	c, err := h.hs.upgrade(h.w, h.r, opts.Subprotocol, opts.Header, opts.ReadLimit, opts.Codec, opts.Compression)
 	if err != nil {
 		h.denied = true
 		return nil, &HandshakeError{Status: http.StatusForbidden, Reason: err.Error()}

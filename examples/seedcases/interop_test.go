@@ -171,13 +171,13 @@ type server struct {
 	err    error         // the Wait result, valid once exited is closed
 }
 
-// startServer starts the server on a free port and waits until it says
+// startServer starts the server on a free port, with extra flags, and waits until it says
 // where it listens. The process is stopped when the test ends; its log is
 // shown if the test failed, and a data race it reported fails the test.
-func startServer(t *testing.T) *server {
+func startServer(t *testing.T, flags ...string) *server {
 	t.Helper()
 	s := &server{
-		cmd:    exec.Command(serverBin, "-addr", "127.0.0.1:0"),
+		cmd:    exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, flags...)...),
 		stdout: &firstLine{line: make(chan string, 1)},
 		stderr: new(syncBuffer),
 		exited: make(chan struct{}),
@@ -249,7 +249,13 @@ func (s *server) stop(t *testing.T) {
 // runClient runs an interop client against a fresh server and checks
 // that it passed every case in interopCases and nothing else.
 func runClient(t *testing.T, name string, args ...string) {
-	s := startServer(t)
+	runClientWith(t, nil, name, args...)
+}
+
+// runClientWith is runClient against a server started with serverFlags;
+// it returns the server, for its log.
+func runClientWith(t *testing.T, serverFlags []string, name string, args ...string) *server {
+	s := startServer(t, serverFlags...)
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, append(args, "ws://"+s.addr)...)
@@ -285,6 +291,7 @@ func runClient(t *testing.T, name string, args ...string) {
 	if t.Failed() {
 		t.Logf("client output:\n%s", out)
 	}
+	return s
 }
 
 // requirePeer skips the test when a peer client is not installed, except
@@ -307,6 +314,29 @@ func TestInteropPython(t *testing.T) {
 	runClient(t, python, filepath.Join("testdata", "interop_client.py"))
 }
 
+// compressedFlags start the server with permessage-deflate and a log that
+// says which sockets negotiated it.
+var compressedFlags = []string{"-compress", "-v", "debug"}
+
+// expectCompressed checks that the client's sockets negotiated
+// compression (both clients offer it by default).
+func expectCompressed(t *testing.T, s *server) {
+	t.Helper()
+	s.stop(t)
+	log := s.stderr.String()
+	if !strings.Contains(log, "compressed=true") || strings.Contains(log, "compressed=false") {
+		t.Errorf("not every socket negotiated permessage-deflate; server log:\n%s", log)
+	}
+}
+
+func TestInteropPythonCompressed(t *testing.T) {
+	if out, err := exec.Command(python, "-c", "import websockets").CombinedOutput(); err != nil {
+		requirePeer(t, "%s cannot import websockets (install python3-websockets): %v %s", python, err, bytes.TrimSpace(out))
+	}
+	s := runClientWith(t, compressedFlags, python, filepath.Join("testdata", "interop_client.py"))
+	expectCompressed(t, s)
+}
+
 func TestInteropNode(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -317,6 +347,10 @@ func TestInteropNode(t *testing.T) {
 		requirePeer(t, "the ws package is not installed: run `npm ci` in e2e")
 	}
 	runClient(t, node, filepath.Join(e2e, "seedcases-client.mjs"))
+	t.Run("compressed", func(t *testing.T) {
+		s := runClientWith(t, compressedFlags, node, filepath.Join(e2e, "seedcases-client.mjs"))
+		expectCompressed(t, s)
+	})
 }
 
 // TestServerExitsOnSignal checks that the server stops promptly and

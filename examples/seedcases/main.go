@@ -8,6 +8,19 @@
 //	pistoke seedcases listening on http://127.0.0.1:8000
 //
 // and logs to standard error. See the package's routes in newHandler.
+//
+// It always runs under pistoke.Run: on SIGTERM or SIGINT every open socket
+// receives close 1001 "going away", handshakes arriving meanwhile get 503,
+// and the process exits 0 within the -drain timeout. Flags:
+//
+//	-addr ADDR            address to listen on (default 127.0.0.1:8000)
+//	-drain D              drain timeout on SIGTERM/SIGINT (default 5s)
+//	-metrics              serve GET /metrics in Prometheus text format
+//	-max-conns N          refuse the (N+1)th concurrent socket with 503
+//	-ping D               ping every D; drop a peer that answers none within D
+//	-compress             accept permessage-deflate on every route
+//	-v LEVEL              0-3 or critical, error, warning, info, debug, trace
+//	-trusted-proxies LIST IPs or CIDRs whose X-Forwarded-Proto is believed
 package main
 
 import (
@@ -19,47 +32,100 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
+	"strings"
 	"time"
+
+	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/devserver"
 )
 
+// config is what the flags decide.
+type config struct {
+	addr     string
+	drain    time.Duration
+	metrics  bool
+	maxConns int
+	ping     time.Duration
+	compress bool
+	level    slog.Level
+	proxies  []string
+}
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8000", "address to listen on (host:port; port 0 picks a free one)")
-	flag.Parse()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(*addr, logger); err != nil {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "seedcases:", err)
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.level}))
+	if err := run(cfg, logger); err != nil {
 		fmt.Fprintln(os.Stderr, "seedcases:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string, logger *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
+func parseFlags(args []string) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("seedcases", flag.ContinueOnError)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8000", "address to listen on (host:port; port 0 picks a free one)")
+	fs.DurationVar(&cfg.drain, "drain", pistoke.DefaultDrainTimeout, "how long a drain on SIGTERM/SIGINT may take")
+	fs.BoolVar(&cfg.metrics, "metrics", false, "serve GET /metrics in Prometheus text format")
+	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most concurrent sockets; beyond it handshakes get 503 (0: no cap)")
+	fs.DurationVar(&cfg.ping, "ping", pistoke.DefaultPingInterval, "ping interval; a peer answering no ping within it is dropped")
+	fs.BoolVar(&cfg.compress, "compress", false, "accept permessage-deflate on every route")
+	verbosity := fs.String("v", "info", "verbosity: 0-3 or critical, error, warning, info, debug, trace")
+	proxies := fs.String("trusted-proxies", "", "comma-separated IPs or CIDRs of proxies whose X-Forwarded-Proto is believed")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	level, err := devserver.ParseVerbosity(*verbosity)
+	if err != nil {
+		return cfg, fmt.Errorf("-v: %w", err)
+	}
+	cfg.level = level
+	if cfg.drain <= 0 {
+		return cfg, fmt.Errorf("-drain must be positive, not %v", cfg.drain)
+	}
+	if cfg.ping <= 0 {
+		return cfg, fmt.Errorf("-ping must be positive, not %v", cfg.ping)
+	}
+	if cfg.maxConns < 0 {
+		return cfg, fmt.Errorf("-max-conns must not be negative")
+	}
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.proxies = append(cfg.proxies, p)
+		}
+	}
+	return cfg, nil
+}
+
+func run(cfg config, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
+	h, err := newServerHandler(cfg, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           newHandler(logger),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Printf("pistoke seedcases listening on http://%s\n", ln.Addr())
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("seedcases: shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	err = pistoke.Run(context.Background(), srv, ln, &pistoke.RunOptions{DrainTimeout: cfg.drain, Logger: logger})
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	// A drain cut short has closed what was left: the exit is still clean.
 	return nil
 }

@@ -17,6 +17,12 @@ import (
 // newHandler builds the application: every route of the contract on one
 // ServeMux, behind CSRF protection and pistoke.Handler.
 func newHandler(logger *slog.Logger) http.Handler {
+	return newHandlerWith(pistoke.Options{Logger: logger})
+}
+
+// newHandlerWith is newHandler with the runtime options the flags set;
+// the contract's allowed hosts are added to them.
+func newHandlerWith(opts pistoke.Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", index)
 
@@ -66,10 +72,8 @@ func newHandler(logger *slog.Logger) http.Handler {
 	mux.Handle("WEBSOCKET /redirect/", redirectToLogin(pistoke.HandlerFunc(echo)))
 	mux.Handle("WEBSOCKET /nested/", pistoke.Protocol{}.Wrap(pistoke.Protocol{}.Wrap(pistoke.HandlerFunc(echo))))
 
-	return pistoke.Handler(pistoke.CSRF(pistoke.CSRFOptions{})(mux), pistoke.Options{
-		AllowedHosts: []string{"testserver", "sallittu-lahde"},
-		Logger:       logger,
-	})
+	opts.AllowedHosts = append(opts.AllowedHosts, "testserver", "sallittu-lahde")
+	return pistoke.Handler(pistoke.CSRF(pistoke.CSRFOptions{})(mux), opts)
 }
 
 // echo sends every message back with its type.

@@ -34,6 +34,11 @@ type Config struct {
 	// opening handshake, such as those left in net/http's reader after a
 	// hijack. NewConn copies them; they are read before the connection.
 	Buffered []byte
+	// Deflate holds the permessage-deflate parameters negotiated in the
+	// opening handshake (see NegotiateDeflate and CheckExtensions), or nil
+	// when compression was not negotiated; a frame with RSV1 set is then
+	// a protocol error.
+	Deflate *Deflate
 }
 
 // Sizes of the per-connection state.
@@ -73,8 +78,10 @@ type Conn struct {
 	vectored bool               // nc writes net.Buffers with one writev
 
 	role         Role
-	limit        int64 // negative: no limit
+	fkey         uint32 // masking key of the current frame (here, where it fills padding)
+	limit        int64  // negative: no limit
 	closeTimeout time.Duration
+	dfl          *deflateState // nil without permessage-deflate
 
 	// Read side, owned by the goroutine that reads (ReadMessage, or Close
 	// when no ReadMessage is running).
@@ -87,16 +94,16 @@ type Conn struct {
 	rawErr error
 	small  [smallSize]byte
 
-	inMsg   bool // a data message has started and not finished
-	inFrame bool // a data frame's payload is being read
-	fin     bool // the current data frame is the message's last
-	masked  bool
-	msgHeld bool // the last message returned still lives in rb
-	msgOp   Opcode
-	fkey    uint32 // masking key of the current frame
-	fpos    int    // position in the masking key
-	frem    int64  // payload bytes of the current frame still to read
-	u8      uint8  // UTF-8 automaton state of the current text message
+	inMsg      bool // a data message has started and not finished
+	inFrame    bool // a data frame's payload is being read
+	fin        bool // the current data frame is the message's last
+	masked     bool
+	msgHeld    bool // the last message returned still lives in rb (or dfl.obp)
+	compressed bool // the current message is compressed (RSV1)
+	msgOp      Opcode
+	u8         uint8 // UTF-8 automaton state of the current text message
+	fpos       int   // position in the masking key
+	frem       int64 // payload bytes of the current frame still to read
 
 	// Write side.
 	wmu       sync.Mutex
@@ -124,6 +131,9 @@ type Conn struct {
 func NewConn(nc net.Conn, cfg Config) *Conn {
 	c := &Conn{nc: nc, role: cfg.Role, closeTimeout: cfg.CloseTimeout}
 	c.SetReadLimit(cfg.ReadLimit)
+	if cfg.Deflate != nil {
+		c.dfl = newDeflateState(cfg.Deflate)
+	}
 	if c.closeTimeout <= 0 {
 		c.closeTimeout = DefaultCloseTimeout
 	}
@@ -161,7 +171,8 @@ func NewConn(nc net.Conn, cfg Config) *Conn {
 func (c *Conn) NetConn() net.Conn { return c.nc }
 
 // SetReadLimit sets the largest message ReadMessage accepts, in payload
-// bytes after reassembly: zero means DefaultReadLimit, a negative value
+// bytes after reassembly (and, for a compressed message, both before and
+// after decompression): zero means DefaultReadLimit, a negative value
 // means no limit. Call it before or between reads, not during one.
 func (c *Conn) SetReadLimit(n int64) {
 	switch {
@@ -181,8 +192,11 @@ func (c *Conn) SetReadLimit(n int64) {
 // connection with a *CloseError. A text message is checked for valid UTF-8
 // as its bytes arrive, so a bad byte fails the connection (with a
 // *ProtocolError, close code CloseInvalidPayload) without waiting for the
-// rest of the message. A peer that breaks the protocol or exceeds the read
-// limit gets a close frame with the matching code and ReadMessage returns a
+// rest of the message. A compressed message (permessage-deflate) is
+// decompressed once complete and checked as it comes out of the
+// decompressor; data that does not decompress fails the connection with
+// CloseInvalidPayload too. A peer that breaks the protocol or exceeds the
+// read limit gets a close frame with the matching code and ReadMessage returns a
 // *ProtocolError.
 //
 // The payload is valid only until the next call to ReadMessage, which
@@ -259,8 +273,15 @@ func (c *Conn) next() (Opcode, []byte, error) {
 			op := Opcode(b0 & 0x0f)
 			masked := b1&0x80 != 0
 			n := int64(b1 & 0x7f)
-			if b0&0x70 != 0 {
-				return c.fail(CloseProtocolError, "reserved bits set without an extension")
+			if rsv := b0 & 0x70; rsv != 0 {
+				if rsv != 0x40 || c.dfl == nil {
+					return c.fail(CloseProtocolError, "reserved bits set without an extension")
+				}
+				if op != OpText && op != OpBinary {
+					// RFC 7692 section 6.1: only a message's first
+					// frame says it is compressed.
+					return c.fail(CloseProtocolError, "RSV1 set on a continuation or control frame")
+				}
 			}
 			switch op {
 			case OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong:
@@ -345,6 +366,7 @@ func (c *Conn) next() (Opcode, []byte, error) {
 			if op != OpContinuation {
 				c.inMsg = true
 				c.msgOp = op
+				c.compressed = b0&0x40 != 0
 				c.mstart, c.mend = c.r, c.r
 				c.u8 = utf8Accept
 			}
@@ -370,7 +392,7 @@ func (c *Conn) next() (Opcode, []byte, error) {
 			if c.mend != c.r {
 				copy(c.rb[c.mend:], chunk)
 			}
-			if c.msgOp == OpText {
+			if c.msgOp == OpText && !c.compressed {
 				c.u8 = utf8Step(c.u8, c.rb[c.mend:c.mend+k])
 				if c.u8 == utf8Reject {
 					return c.fail(CloseInvalidPayload, "text message is not valid UTF-8")
@@ -382,6 +404,9 @@ func (c *Conn) next() (Opcode, []byte, error) {
 		}
 		c.inFrame = false
 		if c.fin {
+			if c.compressed {
+				return c.inflateMessage()
+			}
 			if c.msgOp == OpText && c.u8 != utf8Accept {
 				return c.fail(CloseInvalidPayload, "text message ends inside a UTF-8 sequence")
 			}
@@ -530,6 +555,10 @@ func frameSizeHint(p []byte) int {
 // bytes read past it: in small when they fit, else in the buffer itself.
 func (c *Conn) releaseMessage() {
 	c.msgHeld = false
+	if c.dfl != nil && c.dfl.obp != nil {
+		putBuf(c.dfl.obp)
+		c.dfl.obp = nil
+	}
 	c.releaseIdle()
 }
 
@@ -560,6 +589,11 @@ func (c *Conn) KeepMessage() {
 // may still be reading: its buffer is left to the garbage collector.
 func (c *Conn) abandonMessage() {
 	c.msgHeld = false
+	if c.dfl != nil && c.dfl.obp != nil {
+		// A decompressed message: rb holds only bytes read past it.
+		c.dfl.obp = nil
+		return
+	}
 	if c.rbp == nil {
 		return
 	}
@@ -578,7 +612,11 @@ func (c *Conn) abandonMessage() {
 func (c *Conn) resetRead() {
 	if c.msgHeld {
 		// The payload may still be in use; do not recycle it.
-		c.rbp, c.rb = nil, nil
+		if c.dfl != nil && c.dfl.obp != nil {
+			c.dfl.obp = nil
+		} else {
+			c.rbp, c.rb = nil, nil
+		}
 		c.msgHeld = false
 	}
 	c.release()
@@ -765,7 +803,9 @@ func (c *Conn) pong(p []byte) {
 // WriteMessage sends p as one data message of type op (OpText or OpBinary)
 // in a single frame, normally with one write on the connection. It does not
 // check that text is valid UTF-8: that is the caller's duty, and a peer may
-// fail the connection over it.
+// fail the connection over it. When permessage-deflate was negotiated, a
+// payload of at least the threshold is sent compressed, unless that does
+// not make it shorter.
 //
 // WriteMessage is safe to call concurrently with other writes, with
 // ReadMessage and with Close. It returns ErrClosed once a close frame has
@@ -773,6 +813,9 @@ func (c *Conn) pong(p []byte) {
 func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 	if op != OpText && op != OpBinary {
 		return ErrInvalidOpcode
+	}
+	if c.dfl != nil && len(p) >= c.dfl.threshold {
+		return c.writeCompressed(op, p)
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -801,7 +844,8 @@ func (c *Conn) WritePing(p []byte) error {
 	return c.writeFrameLocked(OpPing, p)
 }
 
-// writeFrameLocked writes one final frame. The caller holds wmu.
+// writeFrameLocked writes one final frame; op may carry opCompressed. The
+// caller holds wmu.
 func (c *Conn) writeFrameLocked(op Opcode, p []byte) error {
 	if c.werr != nil {
 		return c.werr

@@ -212,9 +212,11 @@ func validHeaderName(name string) bool {
 // CheckResponse validates a server's answer to a client's opening
 // handshake made with key and offering the subprotocols offered (RFC 6455
 // section 4.1): status 101, Upgrade listing "websocket", Connection listing
-// "upgrade", Sec-WebSocket-Accept matching key, no extension (none is ever
-// offered), and a subprotocol, if any, that was offered. It returns the
-// chosen subprotocol, or "" for none.
+// "upgrade", Sec-WebSocket-Accept matching key, and a subprotocol, if any,
+// that was offered. It returns the chosen subprotocol, or "" for none.
+//
+// It does not look at Sec-WebSocket-Extensions: CheckExtensions does,
+// and a client must call it too, even when it offered no extension.
 //
 // Failures are *HandshakeError values whose Status is the response's
 // status code.
@@ -233,11 +235,6 @@ func CheckResponse(resp *http.Response, key string, offered []string) (subprotoc
 	}
 	if v := resp.Header.Values("Sec-WebSocket-Accept"); len(v) != 1 || strings.TrimSpace(v[0]) != AcceptKey(key) {
 		return fail("Sec-WebSocket-Accept does not match the key")
-	}
-	for _, v := range resp.Header.Values("Sec-WebSocket-Extensions") {
-		if strings.TrimSpace(v) != "" {
-			return fail("the server selected an extension that was not offered")
-		}
 	}
 	v := resp.Header.Values("Sec-WebSocket-Protocol")
 	switch {

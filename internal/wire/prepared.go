@@ -1,13 +1,24 @@
 package wire
 
+import "sync"
+
 // PreparedMessage is a data message encoded once, for sending the same
 // message to many connections (a broadcast): server connections write its
-// bytes as they are, without building a frame each. It is immutable and
-// safe for concurrent use.
+// bytes as they are, without building a frame each. On connections that
+// negotiated permessage-deflate it is sent compressed, and it is
+// compressed only once, by the first such connection that sends it. It is
+// immutable and safe for concurrent use.
 type PreparedMessage struct {
 	op    Opcode
 	frame []byte // the unmasked frame a server sends
 	hlen  int
+
+	// The compressed form, made on first use: the server's frame (RSV1
+	// set) and its header length, or nil when compression does not make
+	// the message shorter.
+	once   sync.Once
+	cframe []byte
+	chlen  int
 }
 
 // NewPreparedMessage encodes p as a data message of type op (OpText or
@@ -30,21 +41,48 @@ func (m *PreparedMessage) Opcode() Opcode { return m.op }
 // Payload returns the message's payload, which must not be modified.
 func (m *PreparedMessage) Payload() []byte { return m.frame[m.hlen:] }
 
+// compressed returns the server frame of m's compressed form and its
+// header length, compressing it at level on first use; nil if compressing
+// does not make it shorter. Connections with other levels share the
+// result: any deflate data is valid for any peer.
+func (m *PreparedMessage) compressed(level int) ([]byte, int) {
+	m.once.Do(func() {
+		bp, n := compress(m.Payload(), level, maxHeader)
+		if bp == nil {
+			return
+		}
+		hlen := headerLen(n, false)
+		f := make([]byte, hlen+n)
+		putHeader(f, m.op|opCompressed, n, false, 0)
+		copy(f[hlen:], (*bp)[maxHeader:maxHeader+n])
+		putBuf(bp)
+		m.cframe, m.chlen = f, hlen
+	})
+	return m.cframe, m.chlen
+}
+
 // WritePrepared sends m like WriteMessage(m.Opcode(), m.Payload()). A
 // server writes the prepared frame with one write; a client, which must
-// mask every frame with a fresh key, encodes it anew.
+// mask every frame with a fresh key, encodes it anew (but does not
+// compress it again).
 func (c *Conn) WritePrepared(m *PreparedMessage) error {
-	if c.role == RoleClient {
-		return c.WriteMessage(m.op, m.Payload())
+	op, frame, hlen := m.op, m.frame, m.hlen
+	if c.dfl != nil && len(frame)-hlen >= c.dfl.threshold {
+		if f, h := m.compressed(c.dfl.level); f != nil {
+			op, frame, hlen = op|opCompressed, f, h
+		}
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closeSent || c.ncClosed.Load() {
 		return ErrClosed
 	}
+	if c.role == RoleClient {
+		return c.writeFrameLocked(op, frame[hlen:])
+	}
 	if c.werr != nil {
 		return c.werr
 	}
-	_, err := c.nc.Write(m.frame)
+	_, err := c.nc.Write(frame)
 	return c.writeFailed(err)
 }

@@ -1,6 +1,7 @@
 // Package wire implements the WebSocket protocol of RFC 6455 on top of a
 // net.Conn: framing, message reassembly, UTF-8 validation of text, control
-// frames, the closing handshake, and the checks of the opening handshake.
+// frames, the closing handshake, and the checks of the opening handshake,
+// with the permessage-deflate compression extension of RFC 7692.
 //
 // It knows nothing of HTTP routing or application protocols; the pistoke
 // package builds those on the small API here. The engine is written for

@@ -1,0 +1,67 @@
+package pistoke
+
+import "github.com/pistoke/pistoke/internal/wire"
+
+// Compression turns on permessage-deflate (RFC 7692) for the connections
+// of a handler: set it in [Options.Compression] for every handler, or in
+// [Protocol.Compression] or [AcceptOptions.Compression] for one. It is off
+// by default: compression costs CPU on every message and pays off for
+// text and JSON larger than a few hundred bytes.
+//
+// The server negotiates what it can honour and declines the rest, without
+// ever failing a handshake over it. It compresses every message on its
+// own, so compressors are pooled and an idle connection holds none, and
+// it asks clients to do the same unless ContextTakeover is set. A message
+// whose decompressed size exceeds the read limit closes the connection
+// with 1009 before it is inflated further, so that a small compressed
+// message cannot exhaust memory.
+type Compression struct {
+	// Level is the compress/flate level of sent messages; 0 means
+	// flate.BestSpeed.
+	Level int
+
+	// Threshold is the size, in bytes, below which messages are sent
+	// uncompressed; 0 means 128, negative compresses every message. A
+	// message that would not shrink is always sent uncompressed.
+	Threshold int
+
+	// ContextTakeover lets clients compress each message with references
+	// to earlier ones, which shrinks streams of small similar messages
+	// much further, at the price of keeping their last 2^MaxWindowBits
+	// decompressed bytes (32 KiB by default) per connection.
+	ContextTakeover bool
+
+	// MaxWindowBits bounds that window to 2^MaxWindowBits bytes, 8 to 15;
+	// 0 means 15.
+	MaxWindowBits int
+
+	// Disabled turns compression off, for a protocol that must not
+	// compress under an Options.Compression that does.
+	Disabled bool
+}
+
+// wireConfig is c for the engine; nil when compression is off.
+func (c *Compression) wireConfig() *wire.DeflateConfig {
+	if c == nil || c.Disabled {
+		return nil
+	}
+	return &wire.DeflateConfig{
+		Level:           c.Level,
+		Threshold:       c.Threshold,
+		ContextTakeover: c.ContextTakeover,
+		MaxWindowBits:   c.MaxWindowBits,
+	}
+}
+
+// compressionFor picks the compression in force: the protocol's own
+// setting wins over the handler's options.
+func compressionFor(own, def *Compression) *Compression {
+	c := def
+	if own != nil {
+		c = own
+	}
+	if c == nil || c.Disabled {
+		return nil
+	}
+	return c
+}

@@ -1,0 +1,28 @@
+// Package devserver runs a pistoke application for development: pages and
+// sockets from one process, static files served first and never cached,
+// readable coloured logs, optional TLS with a generated certificate, and a
+// graceful stop that closes sockets with 1001.
+//
+// An application's main hands its handler to [Main]:
+//
+//	func main() {
+//		mux := http.NewServeMux()
+//		// ... routes, "WEBSOCKET /path" included
+//		devserver.Main(pistoke.Handler(mux, pistoke.Options{}))
+//	}
+//
+// and is started with go run, or with the pistoke command, which adds
+// automatic rebuilds and browser reloads:
+//
+//	go run . -static static -v debug
+//	pistoke run -reload -static static .
+//
+// [Main] reads its settings from flags, with defaults from PISTOKE_*
+// environment variables (see [Options.Environ]); [Serve] is the same
+// server for programs that configure it themselves.
+//
+// The development server is not meant for production: it trusts its
+// static directory, logs every request and favours clear errors over
+// throughput. Serve production traffic with [pistoke.Run] behind a
+// reverse proxy.
+package devserver

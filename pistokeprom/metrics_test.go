@@ -1,0 +1,370 @@
+package pistokeprom_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/pistokeprom"
+)
+
+func TestFreshMetricsShowZeroSeries(t *testing.T) {
+	m := pistokeprom.New(pistokeprom.Opts{})
+	want := `
+# HELP pistoke_connections_open WebSocket connections currently open.
+# TYPE pistoke_connections_open gauge
+pistoke_connections_open 0
+# HELP pistoke_handshakes_total WebSocket handshakes that reached the handler, by how they ended.
+# TYPE pistoke_handshakes_total counter
+pistoke_handshakes_total{outcome="accepted"} 0
+pistoke_handshakes_total{outcome="bad_request"} 0
+pistoke_handshakes_total{outcome="draining"} 0
+pistoke_handshakes_total{outcome="failed"} 0
+pistoke_handshakes_total{outcome="origin"} 0
+pistoke_handshakes_total{outcome="overloaded"} 0
+pistoke_handshakes_total{outcome="rejected"} 0
+pistoke_handshakes_total{outcome="subprotocol"} 0
+# HELP pistoke_messages_received_total Data messages read from clients, by type.
+# TYPE pistoke_messages_received_total counter
+pistoke_messages_received_total{type="binary"} 0
+pistoke_messages_received_total{type="text"} 0
+# HELP pistoke_messages_sent_total Data messages written to clients, by type.
+# TYPE pistoke_messages_sent_total counter
+pistoke_messages_sent_total{type="binary"} 0
+pistoke_messages_sent_total{type="text"} 0
+# HELP pistoke_send_dropped_total Connections closed because they could not keep up with the messages sent to them.
+# TYPE pistoke_send_dropped_total counter
+pistoke_send_dropped_total 0
+`
+	if err := testutil.CollectAndCompare(m, strings.NewReader(want),
+		"pistoke_connections_open", "pistoke_handshakes_total",
+		"pistoke_messages_received_total", "pistoke_messages_sent_total",
+		"pistoke_send_dropped_total"); err != nil {
+		t.Error(err)
+	}
+	// No connection has closed, so there is no close code to show yet.
+	if n := testutil.CollectAndCount(m, "pistoke_closes_total"); n != 0 {
+		t.Errorf("pistoke_closes_total has %d series before any close; want 0", n)
+	}
+}
+
+func TestCountsAConversation(t *testing.T) {
+	m := pistokeprom.New(pistokeprom.Opts{})
+	m.Handshake(pistoke.HandshakeAccepted)
+	m.Handshake(pistoke.HandshakeAccepted)
+	m.Handshake(pistoke.HandshakeOrigin)
+	m.Opened()
+	m.Opened()
+	m.Received(pistoke.Text, 5)
+	m.Received(pistoke.Text, 7)
+	m.Received(pistoke.Binary, 100)
+	m.Sent(pistoke.Text, 3)
+	m.Sent(pistoke.Binary, 1000)
+	m.Sent(pistoke.Binary, 24)
+	m.SendDropped()
+	m.Closed(pistoke.CloseInfo{Code: pistoke.CloseNormal, By: pistoke.ClosedByClient, Duration: 2 * time.Second})
+
+	for _, c := range []struct {
+		name string
+		want float64
+	}{
+		{"pistoke_connections_open", 1},
+		{"pistoke_send_dropped_total", 1},
+		{"pistoke_received_bytes_total", 112},
+		{"pistoke_sent_bytes_total", 1027},
+	} {
+		if got := value(t, m, c.name); got != c.want {
+			t.Errorf("%s = %v; want %v", c.name, got, c.want)
+		}
+	}
+
+	want := `
+# HELP pistoke_handshakes_total WebSocket handshakes that reached the handler, by how they ended.
+# TYPE pistoke_handshakes_total counter
+pistoke_handshakes_total{outcome="accepted"} 2
+pistoke_handshakes_total{outcome="bad_request"} 0
+pistoke_handshakes_total{outcome="draining"} 0
+pistoke_handshakes_total{outcome="failed"} 0
+pistoke_handshakes_total{outcome="origin"} 1
+pistoke_handshakes_total{outcome="overloaded"} 0
+pistoke_handshakes_total{outcome="rejected"} 0
+pistoke_handshakes_total{outcome="subprotocol"} 0
+# HELP pistoke_messages_received_total Data messages read from clients, by type.
+# TYPE pistoke_messages_received_total counter
+pistoke_messages_received_total{type="binary"} 1
+pistoke_messages_received_total{type="text"} 2
+# HELP pistoke_messages_sent_total Data messages written to clients, by type.
+# TYPE pistoke_messages_sent_total counter
+pistoke_messages_sent_total{type="binary"} 2
+pistoke_messages_sent_total{type="text"} 1
+# HELP pistoke_closes_total Connections ended, by close code and by who ended them (server, client or network). Codes a client chose outside 1000-1015 count as "other".
+# TYPE pistoke_closes_total counter
+pistoke_closes_total{by="client",code="1000"} 1
+# HELP pistoke_connection_duration_seconds How long WebSocket connections stayed open, from upgrade to end.
+# TYPE pistoke_connection_duration_seconds histogram
+pistoke_connection_duration_seconds_bucket{le="0.1"} 0
+pistoke_connection_duration_seconds_bucket{le="0.5"} 0
+pistoke_connection_duration_seconds_bucket{le="1"} 0
+pistoke_connection_duration_seconds_bucket{le="5"} 1
+pistoke_connection_duration_seconds_bucket{le="10"} 1
+pistoke_connection_duration_seconds_bucket{le="30"} 1
+pistoke_connection_duration_seconds_bucket{le="60"} 1
+pistoke_connection_duration_seconds_bucket{le="120"} 1
+pistoke_connection_duration_seconds_bucket{le="300"} 1
+pistoke_connection_duration_seconds_bucket{le="600"} 1
+pistoke_connection_duration_seconds_bucket{le="1800"} 1
+pistoke_connection_duration_seconds_bucket{le="3600"} 1
+pistoke_connection_duration_seconds_bucket{le="7200"} 1
+pistoke_connection_duration_seconds_bucket{le="14400"} 1
+pistoke_connection_duration_seconds_bucket{le="43200"} 1
+pistoke_connection_duration_seconds_bucket{le="86400"} 1
+pistoke_connection_duration_seconds_bucket{le="+Inf"} 1
+pistoke_connection_duration_seconds_sum 2
+pistoke_connection_duration_seconds_count 1
+`
+	if err := testutil.CollectAndCompare(m, strings.NewReader(want),
+		"pistoke_handshakes_total", "pistoke_messages_received_total", "pistoke_messages_sent_total",
+		"pistoke_closes_total", "pistoke_connection_duration_seconds"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestCloseCodeLabels(t *testing.T) {
+	for _, c := range []struct {
+		code int
+		by   string
+		want string // the code label
+	}{
+		{1000, pistoke.ClosedByClient, "1000"},
+		{1001, pistoke.ClosedByClient, "1001"},
+		{1006, pistoke.ClosedByNetwork, "1006"},
+		{1015, pistoke.ClosedByClient, "1015"},
+		{1016, pistoke.ClosedByClient, "other"},
+		{999, pistoke.ClosedByClient, "other"},
+		{3000, pistoke.ClosedByClient, "other"},
+		{4403, pistoke.ClosedByClient, "other"},
+		// The server's own codes are the application's choices.
+		{4403, pistoke.ClosedByServer, "4403"},
+		{3001, pistoke.ClosedByServer, "3001"},
+		{1011, pistoke.ClosedByServer, "1011"},
+		{0, pistoke.ClosedByServer, "other"},
+		{70000, pistoke.ClosedByServer, "other"},
+	} {
+		m := pistokeprom.New(pistokeprom.Opts{})
+		m.Opened()
+		m.Closed(pistoke.CloseInfo{Code: c.code, By: c.by})
+		if n := value(t, m, "pistoke_closes_total", "by", c.by); n != 1 {
+			t.Errorf("code %d by %s: closes_total = %v; want 1", c.code, c.by, n)
+		}
+		got := labelValues(t, m, "pistoke_closes_total", "code")
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("code %d by %s: code label %q; want [%q]", c.code, c.by, got, c.want)
+		}
+	}
+}
+
+func TestClientCloseCodesDoNotCreateSeries(t *testing.T) {
+	m := pistokeprom.New(pistokeprom.Opts{})
+	for code := 4000; code < 5000; code++ {
+		m.Opened()
+		m.Closed(pistoke.CloseInfo{Code: code, By: pistoke.ClosedByClient})
+	}
+	if n := testutil.CollectAndCount(m, "pistoke_closes_total"); n != 1 {
+		t.Fatalf("1000 distinct client close codes made %d series; want 1", n)
+	}
+	want := `
+# HELP pistoke_closes_total Connections ended, by close code and by who ended them (server, client or network). Codes a client chose outside 1000-1015 count as "other".
+# TYPE pistoke_closes_total counter
+pistoke_closes_total{by="client",code="other"} 1000
+`
+	if err := testutil.CollectAndCompare(m, strings.NewReader(want), "pistoke_closes_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestUnknownValuesStayBounded(t *testing.T) {
+	m := pistokeprom.New(pistokeprom.Opts{})
+	m.Closed(pistoke.CloseInfo{Code: 1000, By: "someone"})
+	if got := labelValues(t, m, "pistoke_closes_total", "by"); len(got) != 1 || got[0] != "other" {
+		t.Errorf("by label for an unknown closer: %q; want [other]", got)
+	}
+	for i := range 10 {
+		m.Received(pistoke.MessageType(100+i), 1)
+	}
+	if got := labelValues(t, m, "pistoke_messages_received_total", "type"); strings.Join(got, ",") != "binary,other,text" {
+		t.Errorf("type labels after unknown message types: %q; want [binary other text]", got)
+	}
+	m.Handshake("later_outcome")
+	if got := value(t, m, "pistoke_handshakes_total", "outcome", "later_outcome"); got != 1 {
+		t.Errorf("handshakes_total{outcome=later_outcome} = %v; want 1", got)
+	}
+}
+
+func TestNamespaceAndConstLabels(t *testing.T) {
+	m := pistokeprom.New(pistokeprom.Opts{
+		Namespace:       "chat",
+		ConstLabels:     prometheus.Labels{"endpoint": "lobby"},
+		DurationBuckets: []float64{1, 10},
+	})
+	m.Opened()
+	m.Closed(pistoke.CloseInfo{Code: 1000, By: pistoke.ClosedByServer, Duration: 3 * time.Second})
+	want := `
+# HELP chat_connection_duration_seconds How long WebSocket connections stayed open, from upgrade to end.
+# TYPE chat_connection_duration_seconds histogram
+chat_connection_duration_seconds_bucket{endpoint="lobby",le="1"} 0
+chat_connection_duration_seconds_bucket{endpoint="lobby",le="10"} 1
+chat_connection_duration_seconds_bucket{endpoint="lobby",le="+Inf"} 1
+chat_connection_duration_seconds_sum{endpoint="lobby"} 3
+chat_connection_duration_seconds_count{endpoint="lobby"} 1
+# HELP chat_closes_total Connections ended, by close code and by who ended them (server, client or network). Codes a client chose outside 1000-1015 count as "other".
+# TYPE chat_closes_total counter
+chat_closes_total{by="server",code="1000",endpoint="lobby"} 1
+`
+	if err := testutil.CollectAndCompare(m, strings.NewReader(want),
+		"chat_connection_duration_seconds", "chat_closes_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(m, "pistoke_connections_open"); n != 0 {
+		t.Errorf("the default namespace is still used with Namespace set: %d series", n)
+	}
+}
+
+func TestRegisterer(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := pistokeprom.New(pistokeprom.Opts{Registerer: reg})
+	m.Opened()
+	m.Closed(pistoke.CloseInfo{Code: 1000, By: pistoke.ClosedByClient, Duration: time.Second})
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gathering from a pedantic registry: %v", err)
+	}
+	var names []string
+	for _, f := range families {
+		names = append(names, f.GetName())
+	}
+	want := "pistoke_closes_total pistoke_connection_duration_seconds pistoke_connections_open " +
+		"pistoke_handshakes_total pistoke_messages_received_total pistoke_messages_sent_total " +
+		"pistoke_received_bytes_total pistoke_send_dropped_total pistoke_sent_bytes_total"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("registered metrics:\n%s\nwant:\n%s", got, want)
+	}
+
+	// A second set under the same names must be refused, not merged.
+	defer func() {
+		if recover() == nil {
+			t.Error("registering a second Metrics with the same names did not panic")
+		}
+	}()
+	pistokeprom.New(pistokeprom.Opts{Registerer: reg})
+}
+
+func TestNoRegistererRegistersNothing(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := pistokeprom.New(pistokeprom.Opts{})
+	if families, _ := reg.Gather(); len(families) != 0 {
+		t.Fatalf("a registry not passed to New has %d families", len(families))
+	}
+	if err := reg.Register(m); err != nil {
+		t.Fatalf("registering Metrics as a collector: %v", err)
+	}
+}
+
+func TestFollowsNamingConventions(t *testing.T) {
+	m := pistokeprom.New(pistokeprom.Opts{})
+	m.Opened()
+	m.Closed(pistoke.CloseInfo{Code: 1000, By: pistoke.ClosedByClient})
+	problems, err := testutil.CollectAndLint(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+func BenchmarkReceived(b *testing.B) {
+	m := pistokeprom.New(pistokeprom.Opts{})
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Received(pistoke.Text, 1024)
+	}
+}
+
+// BenchmarkReceivedParallel measures the cost when every core counts
+// messages at once, as a busy server does.
+func BenchmarkReceivedParallel(b *testing.B) {
+	m := pistokeprom.New(pistokeprom.Opts{})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.Received(pistoke.Binary, 1024)
+		}
+	})
+}
+
+// value returns the value of the series of name whose labels include
+// labels, failing the test unless exactly one matches.
+func value(t *testing.T, m *pistokeprom.Metrics, name string, labels ...string) float64 {
+	t.Helper()
+	var found []float64
+	for _, s := range series(t, m, name) {
+		have := map[string]string{}
+		for _, l := range s.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		match := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			match = match && have[labels[i]] == labels[i+1]
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case s.Counter != nil:
+			found = append(found, s.Counter.GetValue())
+		case s.Gauge != nil:
+			found = append(found, s.Gauge.GetValue())
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s%q: %d matching series; want 1", name, labels, len(found))
+	}
+	return found[0]
+}
+
+// series gathers the series of m's metric called name.
+func series(t *testing.T, m *pistokeprom.Metrics, name string) []*dto.Metric {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()
+		}
+	}
+	return nil
+}
+
+// labelValues returns the values label takes in the series of name, in
+// order.
+func labelValues(t *testing.T, m *pistokeprom.Metrics, name, label string) []string {
+	t.Helper()
+	var values []string
+	for _, s := range series(t, m, name) {
+		for _, l := range s.GetLabel() {
+			if l.GetName() == label {
+				values = append(values, l.GetValue())
+			}
+		}
+	}
+	return values
+}
