@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/pistoke/pistoke"
 	"github.com/pistoke/pistoke/pistoketest"
@@ -205,4 +207,28 @@ func ExampleCSRFHandshake() {
 	// Output:
 	// {"error":"CSRF token missing or invalid"}
 	// authorised
+}
+
+// Run serves until SIGINT or SIGTERM, then closes every socket with 1001
+// and waits for handlers, so that a deploy does not cut clients off.
+func ExampleRun() {
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /updates/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		<-ws.Context().Done()
+		if pistoke.Draining(ws.Context()) {
+			log.Print("closed by the drain; the client reconnects elsewhere")
+		}
+		return nil
+	}))
+	srv := &http.Server{
+		Addr: "127.0.0.1:8000",
+		Handler: pistoke.Handler(mux, pistoke.Options{
+			PingInterval: 20 * time.Second, // below the proxy's read timeout
+			MaxConns:     10000,
+			Compression:  &pistoke.Compression{},
+		}),
+	}
+	if err := pistoke.Run(context.Background(), srv, nil, &pistoke.RunOptions{DrainTimeout: 10 * time.Second}); err != nil {
+		log.Fatal(err)
+	}
 }
