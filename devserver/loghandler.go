@@ -66,8 +66,8 @@ type LogOptions struct {
 // the attributes as key=value. It knows the events of pistoke and of
 // [LogRequests] and writes them as sentences:
 //
-//	14:02:11.315 INFO  GET /static/site.css 200 1.2KiB 0.4ms
-//	14:02:11.402 INFO  WEBSOCKET /clock 101 0.9ms
+//	14:02:11.315 INFO  GET /static/site.css 200 1.2KiB 412µs
+//	14:02:11.402 INFO  WEBSOCKET /clock 101 912µs
 //	14:02:19.870 INFO  socket closed /clock 1001 "going away" by server after 8.47s, 8 in (64B), 9 out (72B)
 //
 // Values spanning several lines, such as a panic's stack, follow their
@@ -384,13 +384,13 @@ func quoteIfNeeded(s string) string {
 	return s
 }
 
-// formatDuration keeps three significant digits: 0.4ms, 12.3ms, 8.47s.
+// formatDuration keeps three significant digits: 412µs, 12.3ms, 8.47s.
 func formatDuration(d time.Duration) string {
 	switch {
 	case d < time.Microsecond:
 		return d.String()
 	case d < time.Millisecond:
-		return d.Round(10 * time.Nanosecond).String()
+		return strconv.FormatFloat(float64(d)/float64(time.Microsecond), 'f', decimals(d/time.Microsecond), 64) + "µs"
 	case d < time.Second:
 		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', decimals(d/time.Millisecond), 64) + "ms"
 	case d < time.Minute:

@@ -30,6 +30,7 @@ type ListenError struct {
 	Err  error // from net.Listen; errors.Is(err, syscall.EADDRINUSE) when the port is taken
 }
 
+// Error names the address and, when the port is taken, suggests -addr.
 func (e *ListenError) Error() string {
 	msg := fmt.Sprintf("cannot listen on %s: %v", e.Addr, e.Err)
 	if errors.Is(e.Err, syscall.EADDRINUSE) {
@@ -111,8 +112,12 @@ func Serve(ctx context.Context, handler http.Handler, opts Options) error {
 		return err
 	}
 	if opts.StaticDir != "" {
+		prefix := opts.StaticPrefix
+		if prefix == "" {
+			prefix = DefaultStaticPrefix
+		}
 		logger.LogAttrs(ctx, slog.LevelDebug, "devserver: serving static files",
-			slog.String("dir", opts.StaticDir), slog.String("prefix", opts.StaticPrefix))
+			slog.String("dir", opts.StaticDir), slog.String("prefix", prefix))
 	}
 	return pistoke.Run(ctx, srv, ln, &pistoke.RunOptions{
 		DrainTimeout: opts.DrainTimeout,

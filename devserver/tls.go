@@ -38,6 +38,8 @@ type TLSFileError struct {
 	Err  error  // the cause: an *fs.PathError, ErrNoCertificate, ErrKeyMismatch...
 }
 
+// Error says which file is at fault, what is wrong and, when it can, what
+// to do.
 func (e *TLSFileError) Error() string {
 	msg := fmt.Sprintf("TLS %s file %s: %v", e.Role, e.File, e.Err)
 	if e.Hint != "" {
