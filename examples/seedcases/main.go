@@ -122,7 +122,10 @@ func run(cfg config, logger *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Printf("pistoke seedcases listening on http://%s\n", ln.Addr())
-	err = pistoke.Run(context.Background(), srv, ln, &pistoke.RunOptions{DrainTimeout: cfg.drain, Logger: logger})
+	// Keep a tenth of -drain for what follows the drain, so that the
+	// process is gone within -drain even when the drain runs to its end.
+	drain := cfg.drain - cfg.drain/10
+	err = pistoke.Run(context.Background(), srv, ln, &pistoke.RunOptions{DrainTimeout: drain, Logger: logger})
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"runtime"
 	"strconv"
@@ -53,6 +54,74 @@ func BenchmarkEcho(b *testing.B) {
 			b.Run(op.String()+"/"+strconv.Itoa(size), func(b *testing.B) { benchEcho(b, size, op) })
 		}
 	}
+}
+
+// jsonLike returns n bytes of JSON-like text, as chat or telemetry
+// messages look.
+func jsonLike(n int) []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, `{"id":%d,"user":"user%d","text":"message number %d in the channel","ts":%d,"ok":true},`, i, i%7, i, 1700000000+i*13)
+	}
+	return b.Bytes()[:n]
+}
+
+// benchEchoDeflate is benchEcho with permessage-deflate on both sides.
+func benchEchoDeflate(b *testing.B, msg []byte, d *Deflate) {
+	se, ce := tcpPair(b)
+	srv := NewConn(se, Config{Role: RoleServer, Deflate: d})
+	cli := NewConn(ce, Config{Role: RoleClient, Deflate: d})
+	go echo(srv)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := cli.WriteMessage(OpText, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := cli.ReadMessage(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	cli.CloseNow()
+	srv.CloseNow()
+}
+
+// BenchmarkEchoDeflate measures compressed round trips: each op
+// compresses and decompresses the message twice.
+func BenchmarkEchoDeflate(b *testing.B) {
+	for _, size := range []int{1024, 16 << 10} {
+		msg := jsonLike(size)
+		name := "json/" + strconv.Itoa(size)
+		b.Run(name, func(b *testing.B) { benchEchoDeflate(b, msg, &Deflate{}) })
+		b.Run(name+"/window", func(b *testing.B) { benchEchoDeflate(b, msg, &Deflate{PeerContextTakeover: true}) })
+		b.Run(name+"/level6", func(b *testing.B) { benchEchoDeflate(b, msg, &Deflate{Level: 6}) })
+	}
+}
+
+// BenchmarkWritePreparedDeflate measures sending a compressed broadcast
+// message to one more connection: compressed once, written as is.
+func BenchmarkWritePreparedDeflate(b *testing.B) {
+	se, ce := tcpPair(b)
+	c := NewConn(se, Config{Deflate: &Deflate{}})
+	go func() {
+		var buf [64 << 10]byte
+		for {
+			if _, err := ce.Read(buf[:]); err != nil {
+				return
+			}
+		}
+	}()
+	m, _ := NewPreparedMessage(OpText, jsonLike(1024))
+	b.SetBytes(1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.WritePrepared(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	c.CloseNow()
 }
 
 // BenchmarkReadPipelined measures the server's read path alone: many

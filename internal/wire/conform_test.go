@@ -27,6 +27,8 @@ type confCase struct {
 	close int      // expected *CloseError code
 	sent  int      // close frame the engine must send: -1 none, 0 empty, else its code
 	pongs []string // pong payloads the engine must send, in order
+	// deflate, when set, is the permessage-deflate agreement.
+	deflate *Deflate
 }
 
 func txt(m bool, s string) []byte { return fr{op: OpText, mask: m, payload: []byte(s)}.bytes() }
@@ -98,6 +100,15 @@ var confCases = []confCase{
 		close: 1000, sent: 1000,
 	},
 	{name: "RSV1", in: func(m bool) []byte { return fr{op: OpText, rsv: 0x40, mask: m, payload: []byte("x")}.bytes() }, proto: 1002, sent: 1002},
+	{
+		// Without permessage-deflate negotiated, RSV1 is an error even
+		// on valid deflate data.
+		name: "RSV1 on compressed data",
+		in: func(m bool) []byte {
+			return fr{op: OpText, rsv: 0x40, mask: m, payload: []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}}.bytes()
+		},
+		proto: 1002, sent: 1002,
+	},
 	{name: "RSV2", in: func(m bool) []byte { return fr{op: OpBinary, rsv: 0x20, mask: m}.bytes() }, proto: 1002, sent: 1002},
 	{name: "RSV3 on ping", in: func(m bool) []byte { return fr{op: OpPing, rsv: 0x10, mask: m}.bytes() }, proto: 1002, sent: 1002},
 	{name: "opcode 3", in: func(m bool) []byte { return fr{op: 3, mask: m}.bytes() }, proto: 1002, sent: 1002},
@@ -298,7 +309,7 @@ func TestConformance(t *testing.T) {
 
 func runConfCase(t *testing.T, tr transport, role Role, tc confCase) {
 	end, peer := tr.pair(t)
-	c := NewConn(end, Config{Role: role, ReadLimit: tc.limit, CloseTimeout: 5 * time.Second})
+	c := NewConn(end, Config{Role: role, ReadLimit: tc.limit, CloseTimeout: 5 * time.Second, Deflate: tc.deflate})
 	frames := collect(peer, true)
 	in := tc.in(peerMasks(role))
 	go func() {

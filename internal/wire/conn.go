@@ -280,7 +280,7 @@ func (c *Conn) next() (Opcode, []byte, error) {
 				if op != OpText && op != OpBinary {
 					// RFC 7692 section 6.1: only a message's first
 					// frame says it is compressed.
-					return c.fail(CloseProtocolError, "RSV1 set on a continuation or control frame")
+					return c.fail(CloseProtocolError, "RSV1 set on a frame other than the first of a data message")
 				}
 			}
 			switch op {

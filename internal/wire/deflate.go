@@ -15,14 +15,18 @@ import (
 // length of one write (compress/flate's writer takes about 0.8 to 1.2 MB,
 // depending on the level) and a connection keeps none. Decompressors
 // (about 40 KB each) are pooled the same way: a connection whose peer
-// compresses without context takeover keeps no compression state at all.
-// When the peer may compress with context takeover, the connection keeps
-// the peer's last 2^PeerWindowBits decompressed bytes (at most 32 KiB,
-// allocated with the first compressed message) and hands them to a pooled
-// decompressor as its dictionary; that window is the whole per-connection
-// cost. While a message is read, its decompressed form is held in a pooled
-// buffer of at most the read limit plus one byte, until the next
-// ReadMessage.
+// compresses without context takeover keeps no compression state beyond
+// a 64-byte record of the agreement. When the peer may compress with
+// context takeover, the connection also keeps the peer's last
+// 2^PeerWindowBits decompressed bytes (at most 32 KiB, allocated with the
+// first compressed message) and hands them to a pooled decompressor as
+// its dictionary. While a message is read, its decompressed form is held in a pooled
+// buffer of at most the read limit, until the next ReadMessage.
+//
+// Allocations. Compressed writes and reads use pooled buffers and
+// (de)compressors; the only steady-state allocations are compress/flate's
+// own, when it decodes blocks with Huffman codes longer than 9 bits
+// (larger messages, typically), a few per message.
 
 // DefaultDeflateThreshold is the payload size below which messages are sent
 // uncompressed when DeflateConfig.Threshold is zero: for smaller payloads

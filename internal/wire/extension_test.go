@@ -40,11 +40,14 @@ func TestParseExtensions(t *testing.T) {
 			[]extension{{name: "foo", params: []extParam{p("bar", "1", true), p("baz", "", false)}}, {name: "x-y"}},
 		},
 		{
-			"quoted values",
-			[]string{`a; x="10"; y="\1\5"; z="a,b"`},
-			[]extension{
-				{name: "a", params: []extParam{p("x", "10", true), p("y", "15", true)}, bad: true},
-			},
+			"escaped quote and comma inside a quoted value",
+			[]string{`a; z="\",x", b; p="v"`},
+			[]extension{{name: "a", bad: true}, {name: "b", params: []extParam{p("p", "v", true)}}},
+		},
+		{
+			"escaped quoted values",
+			[]string{`a; x="10"; y="\1\5"`},
+			[]extension{{name: "a", params: []extParam{p("x", "10", true), p("y", "15", true)}}},
 		},
 		{
 			"parameter names lower-cased",
@@ -71,7 +74,7 @@ func TestParseExtensions(t *testing.T) {
 		},
 		{
 			"comma inside a quoted value of a malformed element",
-			[]string{`a; p="x,y" q, b`},
+			[]string{`a q="x,y", b`},
 			[]extension{{name: "a", bad: true}, {name: "b"}},
 		},
 		{
@@ -122,7 +125,7 @@ func TestNegotiateDeflate(t *testing.T) {
 		{"unknown extension ignored", &DeflateConfig{}, []string{"x-webkit-deflate-frame, permessage-deflate"}, noContext, &Deflate{}},
 		{"browser offer", &DeflateConfig{}, []string{"permessage-deflate; client_max_window_bits"}, noContext, &Deflate{}},
 		{"all parameters", &DeflateConfig{}, []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=15; client_max_window_bits=12"},
-			noContext[:len(withContext)] + "; server_max_window_bits=15; client_no_context_takeover", &Deflate{}},
+			withContext + "; server_max_window_bits=15; client_no_context_takeover", &Deflate{}},
 		{"quoted value", &DeflateConfig{}, []string{`permessage-deflate; server_max_window_bits="15"`},
 			withContext + "; server_max_window_bits=15; client_no_context_takeover", &Deflate{}},
 		{"server window below 15 skipped", &DeflateConfig{}, []string{"permessage-deflate; server_max_window_bits=10, permessage-deflate"}, noContext, &Deflate{}},
