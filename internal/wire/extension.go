@@ -227,10 +227,10 @@ func parseWindowBits(v string) (int, bool) {
 //
 // The server always compresses without context takeover, so its answer
 // always carries server_no_context_takeover. It also answers
-// client_no_context_takeover unless cfg.ContextTakeover allows the client
-// to keep its context; even then, a client whose window cannot be bounded
-// by cfg.MaxWindowBits (it did not offer client_max_window_bits) is asked
-// not to keep it.
+// client_no_context_takeover, unless cfg.ContextTakeover allows the client
+// to keep its context and the client did not say it would not; even then,
+// a client whose window cannot be bounded by cfg.MaxWindowBits (it did not
+// offer client_max_window_bits) is asked not to keep it.
 func NegotiateDeflate(h http.Header, cfg *DeflateConfig) (*Deflate, string) {
 	if cfg == nil {
 		return nil, ""

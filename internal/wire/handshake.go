@@ -193,21 +193,7 @@ func appendHeader(dst []byte, name, value string) []byte {
 
 // validHeaderName reports whether name is an HTTP token (RFC 9110
 // section 5.6.2).
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		b := name[i]
-		switch {
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+func validHeaderName(name string) bool { return isToken(name) }
 
 // CheckResponse validates a server's answer to a client's opening
 // handshake made with key and offering the subprotocols offered (RFC 6455

@@ -6,8 +6,8 @@ import "sync"
 // message to many connections (a broadcast): server connections write its
 // bytes as they are, without building a frame each. On connections that
 // negotiated permessage-deflate it is sent compressed, and it is
-// compressed only once, by the first such connection that sends it. It is
-// immutable and safe for concurrent use.
+// compressed only once, by the first such connection that sends it. Its
+// content never changes, and it is safe for concurrent use.
 type PreparedMessage struct {
 	op    Opcode
 	frame []byte // the unmasked frame a server sends
