@@ -142,10 +142,10 @@ func NewConn(nc net.Conn, cfg Config) *Conn {
 	// descriptor directly would bypass.
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
-		if raw, err := nc.(syscall.Conn).SyscallConn(); err == nil {
+		c.vectored = true
+		if raw, err := nc.(syscall.Conn).SyscallConn(); err == nil && rawReads {
 			c.raw = raw
 			c.rawFn = c.rawRead
-			c.vectored = true
 		}
 	}
 	if c.role == RoleClient {
@@ -656,36 +656,6 @@ func (c *Conn) fillIdle() error {
 // testHookIdle, when set, is called just before a read that waits for the
 // next message with no buffer held.
 var testHookIdle func(*Conn)
-
-// rawRead is the syscall.RawConn read callback of fillIdle.
-func (c *Conn) rawRead(fd uintptr) bool {
-	if c.rbp == nil {
-		c.borrow(defaultReadSize)
-	}
-	for {
-		n, err := syscall.Read(int(fd), c.rb)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			// Nothing to read: park without a buffer.
-			c.release()
-			if testHookIdle != nil {
-				testHookIdle(c)
-			}
-			return false
-		case err != nil:
-			c.rawErr = os.NewSyscallError("read", err)
-			c.release()
-		case n == 0:
-			c.rawErr = io.EOF
-			c.release()
-		default:
-			c.r, c.w = 0, n
-		}
-		return true
-	}
-}
 
 // readFailed turns an error from reading the connection into the error
 // ReadMessage returns.
