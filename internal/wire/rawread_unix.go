@@ -41,4 +41,3 @@ func (c *Conn) rawRead(fd uintptr) bool {
 		return true
 	}
 }
-
