@@ -25,10 +25,14 @@ type Compression struct {
 	// message that would not shrink is always sent uncompressed.
 	Threshold int
 
-	// ContextTakeover lets clients compress each message with references
+	// ContextTakeover lets the peer compress each message with references
 	// to earlier ones, which shrinks streams of small similar messages
-	// much further, at the price of keeping their last 2^MaxWindowBits
-	// decompressed bytes (32 KiB by default) per connection.
+	// much further, at the price of keeping its last 2^MaxWindowBits
+	// decompressed bytes (32 KiB by default) per connection. On a server
+	// the peer is the client; in DialOptions it is the server, which is
+	// otherwise asked for server_no_context_takeover (a server that
+	// refuses then fails the handshake, as RFC 7692 requires). pistoke
+	// itself always compresses each message on its own.
 	ContextTakeover bool
 
 	// MaxWindowBits bounds that window to 2^MaxWindowBits bytes, 8 to 15;
