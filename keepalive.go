@@ -17,25 +17,31 @@ type sweeper struct {
 	srv *server
 
 	mu      sync.Mutex
-	conns   map[*Conn]*sweepState
+	conns   map[*Conn]struct{}
 	running bool
 	wake    chan struct{}
 }
 
-// sweepState is what the sweeper remembers of one connection. Only the
-// sweeper goroutine touches it.
+// sweepState is what the sweeper remembers of one connection, inside its
+// connStats. Only the sweeper goroutine touches it. Times are nanoseconds
+// on the monotonic clock of clockStart, which keeps the state small: it
+// is part of every open connection.
 type sweepState struct {
-	nextPing  time.Time
-	pongDue   time.Time // zero when no ping is outstanding
-	pongsSeen uint32
-
-	lastMsgs   int64
-	lastActive time.Time
-
-	stallArmed   bool
+	nextPing     int64
+	pongDue      int64 // 0 when no ping is outstanding
+	lastActive   int64
+	stalledSince int64
+	lastMsgs     int64
 	stalledSeq   uint64
-	stalledSince time.Time
+	pongsSeen    uint32
+	stallArmed   bool
 }
+
+// clockStart is the origin of sweepState times.
+var clockStart = time.Now()
+
+// monotime returns the nanoseconds since clockStart, never 0.
+func monotime() int64 { return int64(time.Since(clockStart)) + 1 }
 
 // tick returns the sweeper's period, or 0 when it has nothing to do.
 func (s *server) tick() time.Duration {
@@ -56,18 +62,19 @@ func (w *sweeper) add(c *Conn) {
 	if period == 0 {
 		return
 	}
-	now := time.Now()
-	st := &sweepState{lastActive: now}
+	now := monotime()
+	st := &c.stats.sweep
+	st.lastActive = now
 	if w.srv.pingInterval > 0 {
-		st.nextPing = now.Add(w.srv.pingInterval)
+		st.nextPing = now + int64(w.srv.pingInterval)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.conns == nil {
-		w.conns = make(map[*Conn]*sweepState)
+		w.conns = make(map[*Conn]struct{})
 		w.wake = make(chan struct{}, 1)
 	}
-	w.conns[c] = st
+	w.conns[c] = struct{}{}
 	if !w.running {
 		w.running = true
 		go w.run(period)
@@ -94,7 +101,6 @@ func (w *sweeper) run(period time.Duration) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	var batch []*Conn
-	var states []*sweepState
 	for {
 		select {
 		case <-t.C:
@@ -106,23 +112,21 @@ func (w *sweeper) run(period time.Duration) {
 			w.mu.Unlock()
 			return
 		}
-		batch, states = batch[:0], states[:0]
-		for c, st := range w.conns {
+		batch = batch[:0]
+		for c := range w.conns {
 			batch = append(batch, c)
-			states = append(states, st)
 		}
 		w.mu.Unlock()
-		now := time.Now()
-		for i, c := range batch {
-			w.check(c, states[i], now)
+		now := monotime()
+		for _, c := range batch {
+			w.check(c, &c.stats.sweep, now)
 		}
 		clear(batch)
-		clear(states)
 	}
 }
 
 // check applies the timeouts to one connection.
-func (w *sweeper) check(c *Conn, st *sweepState, now time.Time) {
+func (w *sweeper) check(c *Conn, st *sweepState, now int64) {
 	s := w.srv
 	if !c.isOpen() {
 		return
@@ -138,7 +142,7 @@ func (w *sweeper) check(c *Conn, st *sweepState, now time.Time) {
 			st.stallArmed = false
 		case !st.stallArmed || seq != st.stalledSeq:
 			st.stallArmed, st.stalledSeq, st.stalledSince = true, seq, now
-		case now.Sub(st.stalledSince) >= s.writeTimeout:
+		case now-st.stalledSince >= int64(s.writeTimeout):
 			c.dropSlow("no write completed for " + s.writeTimeout.String())
 			return
 		}
@@ -148,25 +152,25 @@ func (w *sweeper) check(c *Conn, st *sweepState, now time.Time) {
 		msgs := cs.msgsIn.Load() + cs.msgsOut.Load()
 		if msgs != st.lastMsgs {
 			st.lastMsgs, st.lastActive = msgs, now
-		} else if now.Sub(st.lastActive) >= s.idleTimeout {
+		} else if now-st.lastActive >= int64(s.idleTimeout) {
 			go c.Close(CloseNormal, "idle timeout")
 			return
 		}
 	}
 
 	if s.pingInterval > 0 {
-		if !st.pongDue.IsZero() {
+		if st.pongDue != 0 {
 			if c.wc.Pongs() != st.pongsSeen {
-				st.pongDue = time.Time{}
-			} else if !now.Before(st.pongDue) {
+				st.pongDue = 0
+			} else if now >= st.pongDue {
 				c.reap("no pong within " + s.pongTimeout.String())
 				return
 			}
 		}
-		if st.pongDue.IsZero() && !now.Before(st.nextPing) {
+		if st.pongDue == 0 && now >= st.nextPing {
 			st.pongsSeen = c.wc.Pongs()
-			st.pongDue = now.Add(s.pongTimeout)
-			st.nextPing = now.Add(s.pingInterval)
+			st.pongDue = now + int64(s.pongTimeout)
+			st.nextPing = now + int64(s.pingInterval)
 			go c.ping()
 		}
 	}

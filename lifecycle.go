@@ -30,6 +30,8 @@ type connStats struct {
 	wseq    atomic.Uint64
 
 	released atomic.Bool
+
+	sweep sweepState // owned by the sweeper
 }
 
 func (st *connStats) received(typ MessageType, n int) {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -144,7 +145,7 @@ func pistokeEcho(cnt *counters) http.Handler {
 			}
 		}
 	}))
-	return accessLog(requestID(authenticate(pistoke.Handler(mux, pistoke.Options{}), cnt)))
+	return accessLog(requestID(authenticate(pistoke.Handler(mux, pistoke.Options{Logger: quietLog}), cnt)))
 }
 
 // gorillaEcho is the plain gorilla/websocket way: an Upgrader on a
@@ -390,3 +391,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// quietLog keeps per-connection events (opened, closed) out of the
+// benchmark's output; the gorilla server logs nothing either.
+var quietLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
