@@ -101,9 +101,11 @@ func TestDrainClosesEverySocketWith1001(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	start := time.Now()
 	if err := pistoke.Drain(ctx, srv); err != nil {
 		t.Fatalf("Drain: %v", err)
 	}
+	t.Logf("drained %d sockets in %v", n, time.Since(start).Round(time.Millisecond))
 	for range n {
 		err := <-closes
 		var ce *pistoke.CloseError
