@@ -30,10 +30,15 @@ const CloseReasonGoingAway = "going away"
 
 // tracker knows the open sockets of one http.Server, which net/http
 // forgets once they are hijacked, so that a drain can close them.
+//
+// A handshake counts from the moment it is admitted, not from the upgrade,
+// so that a drain cannot miss a socket that opens while it starts: either
+// the handshake sees the drain and gets 503, or the drain waits for it.
 type tracker struct {
 	mu       sync.Mutex
 	conns    map[*Conn]struct{}
-	empty    chan struct{} // closed when conns becomes empty while draining
+	pending  int           // admitted handshakes not yet upgraded or refused
+	empty    chan struct{} // closed when nothing is left while draining
 	draining atomic.Bool
 }
 
@@ -60,20 +65,47 @@ func trackerFor(r *http.Request) *tracker {
 	return t.(*tracker)
 }
 
-func (t *tracker) add(c *Conn) {
+// begin admits a handshake unless the server drains.
+func (t *tracker) begin() bool {
 	t.mu.Lock()
-	t.conns[c] = struct{}{}
+	defer t.mu.Unlock()
+	if t.draining.Load() {
+		return false
+	}
+	t.pending++
+	return true
+}
+
+// abort forgets an admitted handshake that opened no socket.
+func (t *tracker) abort() {
+	t.mu.Lock()
+	t.pending--
+	t.signalLocked()
 	t.mu.Unlock()
+}
+
+// promote turns an admitted handshake into an open socket. It reports
+// whether a drain began meanwhile, in which case the socket must go.
+func (t *tracker) promote(c *Conn) (draining bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending--
+	t.conns[c] = struct{}{}
+	return t.draining.Load()
 }
 
 func (t *tracker) remove(c *Conn) {
 	t.mu.Lock()
 	delete(t.conns, c)
-	if len(t.conns) == 0 && t.empty != nil {
+	t.signalLocked()
+	t.mu.Unlock()
+}
+
+func (t *tracker) signalLocked() {
+	if t.empty != nil && t.pending == 0 && len(t.conns) == 0 {
 		close(t.empty)
 		t.empty = nil
 	}
-	t.mu.Unlock()
 }
 
 // startDrain marks the tracker draining and returns its open sockets and
@@ -87,7 +119,7 @@ func (t *tracker) startDrain() ([]*Conn, <-chan struct{}) {
 		conns = append(conns, c)
 	}
 	empty := make(chan struct{})
-	if len(conns) == 0 {
+	if len(conns) == 0 && t.pending == 0 {
 		close(empty)
 	} else {
 		t.empty = empty

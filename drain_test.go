@@ -274,3 +274,59 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 		break
 	}
 }
+
+// A handshake admitted before the drain began but upgraded after it must
+// neither escape the drain nor be cut without its 1001.
+func TestHandshakeInFlightWhenDrainStarts(t *testing.T) {
+	arrived := make(chan context.Context, 1)
+	proceed := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /slow/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- r.Context()
+		<-proceed // middleware still deciding, say a session lookup
+		pistoke.HandlerFunc(echo).ServeHTTP(w, r)
+	}))
+	srv, url := startServer(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
+
+	dialed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ws, _, err := pistoke.Dial(ctx, url+"/slow/", nil)
+		if err == nil {
+			ws.NetConn().SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, _, err = ws.Receive()
+		}
+		dialed <- err
+	}()
+	reqCtx := <-arrived
+
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		drained <- pistoke.Drain(ctx, srv)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !pistoke.Draining(reqCtx) {
+		if time.Now().After(deadline) {
+			t.Fatal("the drain did not begin")
+		}
+		time.Sleep(time.Millisecond) // waiting for the drain's flag; nothing to signal it
+	}
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned %v with a handshake still in flight", err)
+	default:
+	}
+	close(proceed)
+
+	err := <-dialed
+	var ce *pistoke.CloseError
+	if !errors.As(err, &ce) || ce.Code != pistoke.CloseGoingAway {
+		t.Fatalf("the late socket saw %v, want 1001", err)
+	}
+	if err := <-drained; err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+}

@@ -280,6 +280,7 @@ type handshake struct {
 
 	tracker *tracker         // the http.Server's, for drains
 	slot    bool             // holds one of srv.maxConns until a Conn takes it
+	tracked bool             // counted by tracker until a Conn takes over
 	outcome HandshakeOutcome // why it was refused, when known
 }
 
@@ -319,12 +320,16 @@ func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next htt
 	}
 }
 
-// releaseSlot gives back the MaxConns slot of a handshake that did not
-// open a connection.
+// releaseSlot gives back what a handshake that did not open a connection
+// held: its MaxConns slot and its place in the drain's count.
 func (hs *handshake) releaseSlot() {
 	if hs.slot {
 		hs.slot = false
 		hs.srv.open.Add(-1)
+	}
+	if hs.tracked {
+		hs.tracked = false
+		hs.tracker.abort()
 	}
 }
 

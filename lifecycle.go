@@ -69,8 +69,11 @@ func (c *Conn) opened(hs *handshake, r *http.Request, compressed bool) {
 	s := hs.srv
 	c.stats = &connStats{srv: s, tracker: hs.tracker, path: r.URL.Path, start: time.Now(), slot: hs.slot}
 	hs.slot = false
-	if c.stats.tracker != nil {
-		c.stats.tracker.add(c)
+	if t := hs.tracker; t != nil {
+		hs.tracked = false
+		if t.promote(c) {
+			go c.goAway()
+		}
 	}
 	s.sweep.add(c)
 	if m := s.metrics; m != nil {
@@ -176,10 +179,6 @@ func (s *server) refuseHandshake(outcome HandshakeOutcome) {
 // admit decides whether a handshake may go on: not while the server
 // drains, not beyond MaxConns. On refusal it has answered 503.
 func (s *server) admit(w http.ResponseWriter, r *http.Request, hs *handshake) bool {
-	if t := hs.tracker; t != nil && t.draining.Load() {
-		s.refuse503(w, r, HandshakeDraining, "the server is shutting down")
-		return false
-	}
 	if s.maxConns > 0 {
 		if s.open.Add(1) > s.maxConns {
 			s.open.Add(-1)
@@ -187,6 +186,14 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request, hs *handshake) bo
 			return false
 		}
 		hs.slot = true
+	}
+	if t := hs.tracker; t != nil {
+		if !t.begin() {
+			hs.releaseSlot()
+			s.refuse503(w, r, HandshakeDraining, "the server is shutting down")
+			return false
+		}
+		hs.tracked = true
 	}
 	return true
 }
