@@ -21,6 +21,7 @@ func TestPingsKeepAnsweringPeerConnected(t *testing.T) {
 	_, url := startServer(t, pistoke.Handler(mux, pistoke.Options{
 		Logger:       quietLogger(),
 		PingInterval: 20 * time.Millisecond,
+		PongTimeout:  10 * time.Second, // generous: a loaded machine may answer late
 	}))
 	c, _, err := websocket.DefaultDialer.Dial(url+"/echo/", nil)
 	if err != nil {
@@ -150,9 +151,8 @@ func TestIdleTimeoutCloses(t *testing.T) {
 		PingInterval: -1,
 		IdleTimeout:  50 * time.Millisecond,
 	}))
+	// A silent client: the close comes however long the machine takes.
 	ws := dialOK(t, url+"/echo/", nil)
-	ws.SendText("one")
-	expectText(t, ws, "one")
 	ce := expectClose(t, ws, pistoke.CloseNormal)
 	if ce.Reason != "idle timeout" {
 		t.Fatalf("close reason %q, want %q", ce.Reason, "idle timeout")
