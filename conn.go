@@ -78,6 +78,7 @@ type Conn struct {
 	wantWatch atomic.Bool // someone looked at the context
 
 	mu      sync.Mutex
+	onClose []func()     // run when the connection ends; nil after
 	inbox   chan inbound // set under mu when watching starts
 	closed  bool         // Close or finish has run
 	iterErr error
@@ -221,19 +222,34 @@ func (c *Conn) Send(typ MessageType, p []byte) error {
 		}
 		return nil
 	}
-	if n := st.sending.Add(1); st.srv.sendQueue > 0 && n > st.srv.sendQueue {
-		st.sending.Add(-1)
-		c.dropSlow("more than " + strconv.Itoa(int(st.srv.sendQueue)) + " sends waiting")
+	if !c.enterSend(st) {
 		return c.ended()
 	}
 	err := c.wc.WriteMessage(wire.Opcode(typ), p)
-	st.wseq.Add(1)
-	st.sending.Add(-1)
+	st.leaveSend()
 	if err != nil {
 		return c.end(err)
 	}
 	st.sent(typ, len(p))
 	return nil
+}
+
+// enterSend counts a send that is about to wait for the connection's
+// writer, applying the SendQueue bound; false means the connection was
+// dropped as a slow consumer.
+func (c *Conn) enterSend(st *connStats) bool {
+	if n := st.sending.Add(1); st.srv.sendQueue > 0 && n > st.srv.sendQueue {
+		st.sending.Add(-1)
+		c.dropSlow("more than " + strconv.Itoa(int(st.srv.sendQueue)) + " sends waiting")
+		return false
+	}
+	return true
+}
+
+// leaveSend records that a send is over, for the stalled-write check.
+func (st *connStats) leaveSend() {
+	st.wseq.Add(1)
+	st.sending.Add(-1)
 }
 
 var errInvalidUTF8 = errors.New("pistoke: text message is not valid UTF-8")
@@ -277,6 +293,21 @@ func (c *Conn) close(code int, reason string) (unread int, err error) {
 	return n, err
 }
 
+// OnClose arranges for f to run, in a goroutine of its own, once the
+// connection has ended, whoever ended it; at once if it already has. Use
+// it to release what the connection held (a group membership, a presence
+// entry) without a goroutine waiting on the context.
+func (c *Conn) OnClose(f func()) {
+	c.mu.Lock()
+	if c.endErr == nil {
+		c.onClose = append(c.onClose, f)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	go f()
+}
+
 // isOpen reports whether the connection has not ended yet.
 func (c *Conn) isOpen() bool {
 	select {
@@ -306,7 +337,14 @@ func (c *Conn) endOnce(err error) (error, bool) {
 		close(c.done)
 	}
 	endErr := c.endErr
+	var hooks []func()
+	if first {
+		hooks, c.onClose = c.onClose, nil
+	}
 	c.mu.Unlock()
+	for _, f := range hooks {
+		go f()
+	}
 	if first && brokenConn(err) {
 		// The engine closes the connection after a closing handshake or a
 		// protocol error; after a failed read or write nobody else will.

@@ -1,6 +1,9 @@
 package wire
 
-import "sync"
+import (
+	"net"
+	"sync"
+)
 
 // PreparedMessage is a data message encoded once, for sending the same
 // message to many connections (a broadcast): server connections write its
@@ -84,5 +87,44 @@ func (c *Conn) WritePrepared(m *PreparedMessage) error {
 		return c.werr
 	}
 	_, err := c.nc.Write(frame)
+	return c.writeFailed(err)
+}
+
+// WritePreparedBatch sends ms in order, as WritePrepared would one by one,
+// but a server writes all their frames with one vectored write: a
+// connection that fell behind a broadcast catches up in one system call.
+// Nothing is written once the connection is closing; an error leaves it
+// unknown how many of ms the peer got.
+func (c *Conn) WritePreparedBatch(ms []*PreparedMessage) error {
+	if len(ms) == 1 {
+		return c.WritePrepared(ms[0])
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent || c.ncClosed.Load() {
+		return ErrClosed
+	}
+	if c.role == RoleClient {
+		for _, m := range ms {
+			if err := c.writeFrameLocked(m.op, m.Payload()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if c.werr != nil {
+		return c.werr
+	}
+	bufs := make(net.Buffers, 0, len(ms))
+	for _, m := range ms {
+		frame := m.frame
+		if c.dfl != nil && len(frame)-m.hlen >= c.dfl.threshold {
+			if f, _ := m.compressed(c.dfl.level); f != nil {
+				frame = f
+			}
+		}
+		bufs = append(bufs, frame)
+	}
+	_, err := bufs.WriteTo(c.nc)
 	return c.writeFailed(err)
 }

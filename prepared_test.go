@@ -1,0 +1,51 @@
+package pistoke_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/pistoke/pistoke"
+)
+
+func TestPreparedMessagesAndOnClose(t *testing.T) {
+	closed := make(chan struct{})
+	ready := make(chan *pistoke.Conn, 1)
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /push/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		ws.OnClose(func() { close(closed) })
+		ready <- ws
+		_, _, err := ws.Receive()
+		return err
+	}))
+	url := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger(), Compression: &pistoke.Compression{Threshold: -1}}))
+	ws := dialOK(t, url+"/push/", &pistoke.DialOptions{Compression: &pistoke.Compression{}})
+	server := <-ready
+
+	a, err := pistoke.NewPreparedMessage(pistoke.Text, []byte("first, prepared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pistoke.NewPreparedMessage(pistoke.Binary, []byte{1, 2, 3})
+	c, _ := pistoke.NewPreparedMessage(pistoke.Text, []byte("third, in the same write"))
+	if err := server.SendPrepared(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.SendPreparedBatch([]*pistoke.PreparedMessage{b, c, a}); err != nil {
+		t.Fatal(err)
+	}
+	expectText(t, ws, "first, prepared")
+	if typ, p, err := ws.Receive(); err != nil || typ != pistoke.Binary || string(p) != "\x01\x02\x03" {
+		t.Fatalf("second message: %v %v %v", typ, p, err)
+	}
+	expectText(t, ws, "third, in the same write")
+	expectText(t, ws, "first, prepared")
+
+	if _, err := pistoke.NewPreparedMessage(pistoke.Text, []byte{0xff}); err == nil {
+		t.Error("NewPreparedMessage accepted invalid UTF-8 text")
+	}
+	ws.Close(pistoke.CloseNormal, "")
+	<-closed // OnClose ran
+	ran := make(chan struct{})
+	server.OnClose(func() { close(ran) })
+	<-ran // and runs at once on an ended connection
+}
