@@ -1,0 +1,17 @@
+package groups
+
+// PreparedCount returns how many messages h has encoded for its sockets.
+func PreparedCount(h *Hub) int64 { return h.prepared.Load() }
+
+// MemberCount returns how many local members group has.
+func MemberCount(h *Hub, group string) int {
+	h.mu.RLock()
+	g := h.groups[group]
+	h.mu.RUnlock()
+	if g == nil {
+		return 0
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return len(g.members)
+}

@@ -1,0 +1,219 @@
+package nats
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pistoke/pistoke/groups"
+	"github.com/pistoke/pistoke/internal/testservers"
+)
+
+// ids lists the ids of ms, sorted.
+func ids(ms []groups.Member) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func list(t *testing.T, b groups.Backend, group string) []string {
+	t.Helper()
+	ms, err := b.Presence().List(ctxT(t), group)
+	if err != nil {
+		t.Fatalf("List(%q): %v", group, err)
+	}
+	return ids(ms)
+}
+
+// Entries added on any node are listed by every node, a worker with no
+// entries of its own included, and removed entries are gone everywhere.
+func TestPresenceAcrossNodes(t *testing.T) {
+	srv := testservers.StartNATS(t)
+	a := openBackend(t, Options{URL: srv.URL()}, nil)
+	b := openBackend(t, Options{URL: srv.URL()}, nil)
+	worker := openBackend(t, Options{URL: srv.URL()}, nil)
+	ctx := ctxT(t)
+	add := func(be groups.Backend, group, key, id string) {
+		t.Helper()
+		if err := be.Presence().Add(ctx, group, key, groups.Member{ID: id, Meta: map[string]string{"name": strings.ToUpper(id)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(a, "room", "a1", "ann")
+	add(b, "room", "b1", "bob")
+	add(b, "room", "b2", "bob") // a second tab
+	add(b, "other", "b3", "cid")
+
+	want := []string{"ann", "bob", "bob"}
+	for name, be := range map[string]groups.Backend{"a": a, "b": b, "worker": worker} {
+		if got := list(t, be, "room"); !slices.Equal(got, want) {
+			t.Errorf("List on %s = %q, want %q", name, got, want)
+		}
+	}
+	ms, err := worker.Presence().List(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || ms[0].ID != "cid" || ms[0].Meta["name"] != "CID" {
+		t.Errorf("List(other) = %+v, want cid with its meta", ms)
+	}
+	if got := list(t, worker, "empty"); len(got) != 0 {
+		t.Errorf("List of an empty group = %q", got)
+	}
+
+	if err := b.Presence().Remove(ctx, "room", "b1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Presence().Remove(ctx, "room", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Presence().Remove(ctx, "room", "unknown"); err != nil {
+		t.Errorf("Remove of an unknown key: %v", err)
+	}
+	if got := list(t, worker, "room"); !slices.Equal(got, []string{"bob"}) {
+		t.Errorf("after removals List = %q, want [bob]", got)
+	}
+}
+
+// A node's entries are listed even when it is just starting: lists wait
+// for the nodes they have not heard from yet for a moment after
+// connecting.
+func TestPresenceFreshLister(t *testing.T) {
+	srv := testservers.StartNATS(t)
+	a := openBackend(t, Options{URL: srv.URL()}, nil)
+	if err := a.Presence().Add(ctxT(t), "room", "k", groups.Member{ID: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := openBackend(t, Options{URL: srv.URL()}, nil)
+	if got := list(t, fresh, "room"); !slices.Equal(got, []string{"ann"}) {
+		t.Errorf("List right after Open = %q, want [ann]", got)
+	}
+}
+
+// A group with more entries than fit in one message is answered in
+// several.
+func TestPresenceLargeAnswer(t *testing.T) {
+	srv := testservers.StartNATS(t)
+	a := openBackend(t, Options{URL: srv.URL()}, nil)
+	b := openBackend(t, Options{URL: srv.URL()}, nil)
+	ctx := ctxT(t)
+	const n = 6000
+	meta := map[string]string{"bio": strings.Repeat("z", 200)}
+	for i := range n {
+		if err := a.Presence().Add(ctx, "big", fmt.Sprint(i), groups.Member{ID: fmt.Sprintf("m%05d", i), Meta: meta}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if max := a.(*backend).nc.MaxPayload(); int64(n*200) < max {
+		t.Fatalf("the entries (%d bytes) fit in one message of %d bytes: the test proves nothing", n*200, max)
+	}
+	got := list(t, b, "big")
+	if len(got) != n {
+		t.Fatalf("listed %d entries, want %d", len(got), n)
+	}
+	for i, id := range got {
+		if id != fmt.Sprintf("m%05d", i) {
+			t.Fatalf("entry %d is %q", i, id)
+		}
+	}
+}
+
+// crash cuts a backend off the server as a killed process would be: no
+// goodbye, no more heartbeats or answers.
+func crash(t *testing.T, b groups.Backend) {
+	t.Helper()
+	b.(*backend).nc.Close() // gone before Close can say goodbye
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// alive reports whether lister believes node alive.
+func alive(lister, node groups.Backend) bool {
+	l := lister.(*backend)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, ok := l.nodes[node.(*backend).node]
+	return ok && n.alive(time.Now())
+}
+
+// The entries of a node that stops answering are not listed; the node is
+// forgotten within its TTL, or at once by a list it failed to answer, so
+// that later lists do not wait for it.
+func TestPresenceCrashedNode(t *testing.T) {
+	srv := testservers.StartNATS(t)
+	const ttl = 300 * time.Millisecond
+	a := openBackend(t, Options{URL: srv.URL(), PresenceTTL: ttl}, nil)
+	b := openBackend(t, Options{URL: srv.URL(), PresenceTTL: ttl}, nil)
+	c := openBackend(t, Options{URL: srv.URL(), PresenceTTL: ttl}, nil)
+	ctx := ctxT(t)
+	for _, e := range []struct {
+		be       groups.Backend
+		key, who string
+	}{{a, "a1", "ann"}, {b, "b1", "bob"}, {c, "c1", "cid"}} {
+		if err := e.be.Presence().Add(ctx, "room", e.key, groups.Member{ID: e.who}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := list(t, b, "room"); !slices.Equal(got, []string{"ann", "bob", "cid"}) {
+		t.Fatalf("before the crashes List = %q", got)
+	}
+	if !alive(b, a) || !alive(b, c) {
+		t.Fatal("b has not heard from a and c")
+	}
+
+	// Without lists, the TTL alone.
+	crash(t, a)
+	eventually(t, "crashed node forgotten", func() bool { return !alive(b, a) })
+	if got := list(t, b, "room"); !slices.Equal(got, []string{"bob", "cid"}) {
+		t.Errorf("after a's crash List = %q, want [bob cid]", got)
+	}
+
+	// A list that the crashed node does not answer.
+	crash(t, c)
+	if got := list(t, b, "room"); !slices.Equal(got, []string{"bob"}) {
+		t.Errorf("after c's crash List = %q, want [bob]", got)
+	}
+	if alive(b, c) {
+		t.Error("a node that did not answer a list is still waited for")
+	}
+}
+
+// A node that closes says goodbye: the others forget it at once, long
+// before its TTL.
+func TestPresenceGoodbye(t *testing.T) {
+	srv := testservers.StartNATS(t)
+	const ttl = time.Hour
+	a := openBackend(t, Options{URL: srv.URL(), PresenceTTL: ttl}, nil)
+	b := openBackend(t, Options{URL: srv.URL(), PresenceTTL: ttl}, nil)
+	if err := a.Presence().Add(ctxT(t), "room", "a1", groups.Member{ID: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(t, b, "room"); !slices.Equal(got, []string{"ann"}) {
+		t.Fatalf("List = %q", got)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "closed node forgotten", func() bool { return !alive(b, a) })
+	if got := list(t, b, "room"); len(got) != 0 {
+		t.Errorf("after Close List = %q, want none", got)
+	}
+}
+
+// Lists honour their context.
+func TestPresenceListContext(t *testing.T) {
+	srv := testservers.StartNATS(t)
+	a := openBackend(t, Options{URL: srv.URL()}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := a.Presence().List(ctx, "room"); err == nil {
+		t.Error("List with a cancelled context succeeded")
+	}
+}
