@@ -116,7 +116,7 @@ func parseFlags(args []string) (config, error) {
 
 func run(cfg config, logger *slog.Logger) error {
 	ctx := context.Background()
-	b, err := openBackend(ctx, cfg)
+	b, err := openBackend(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
