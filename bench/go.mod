@@ -7,6 +7,17 @@ require (
 	github.com/pistoke/pistoke v0.0.0
 )
 
-require github.com/justinas/nosurf v1.2.0 // indirect
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/justinas/nosurf v1.2.0 // indirect
+	github.com/klauspost/compress v1.19.1 // indirect
+	github.com/nats-io/nats.go v1.53.1 // indirect
+	github.com/nats-io/nkeys v0.4.15 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/redis/go-redis/v9 v9.22.0 // indirect
+	go.uber.org/atomic v1.11.0 // indirect
+	golang.org/x/crypto v0.49.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)
 
 replace github.com/pistoke/pistoke => ../
