@@ -75,6 +75,11 @@ func clientMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// waitLimit bounds the wait for a trial's deliveries, for a flood whose
+// backlog takes the hub long to clear: whatever has not arrived by then
+// counts as lost.
+func waitLimit(d time.Duration) time.Duration { return max(time.Minute, 20*d) }
+
 // measure opens the members, runs every trial and closes the members.
 func measure(cfg clientConfig, label string, progress io.Writer) (clientResult, error) {
 	res := clientResult{Members: cfg.members}
@@ -87,7 +92,7 @@ func measure(cfg clientConfig, label string, progress io.Writer) (clientResult, 
 	var probe *probeProc
 	if probes > 0 {
 		var err error
-		if probe, err = startProbe(cfg.url, settle, progress); err != nil {
+		if probe, err = startProbe(cfg.url, settle, waitLimit(cfg.duration), progress); err != nil {
 			return res, err
 		}
 		defer probe.close()

@@ -5,21 +5,24 @@
 // A server process runs pistoke.Handler and a groups.Hub over the chosen
 // backend (in-process, Redis or NATS), joins every socket that connects
 // to one group, and publishes to that group itself when asked to. A
-// client process holds the N sockets and reads them; each message
-// carries a sequence number and the time it was published, so the client
-// counts every delivery, every missing message, and the latency from
-// Publish to the member's Receive (one machine, one clock).
+// client process holds the sockets and reads them; each message carries
+// a sequence number and the time it was published, so the client counts
+// every delivery, every missing message, and the latency from Publish to
+// the member's Receive (one machine, one clock). A probe process, started
+// by the client, holds a few of the sockets, spread over the group's join
+// order: idle between messages, it reads each as soon as it arrives, so
+// its latencies are free of the client's own queueing.
 //
 // For each backend, member count and message size, the client looks for
 // the highest publish rate that delivers every message to every member
-// and keeps up with it, measures it again for the report, and then
-// publishes as fast as the hub accepts to see where it saturates. The
-// server's CPU time, from its own getrusage, divided by the deliveries
-// gives the cost of one delivery.
+// without a growing backlog, measures it again for the report, measures
+// latency at half that rate, and then floods: publishes as fast as the
+// hub takes messages. The server's CPU time, from its own getrusage,
+// divided by the deliveries gives the cost of one delivery.
 //
-// The server is pinned to CPU 0 when taskset is available, the client
-// to CPU 1; a broker the harness starts (redis-server, nats-server) is
-// pinned to CPU 1 too, so that CPU 0 runs the hub alone.
+// The server is pinned to CPU 0 when taskset is available; the client,
+// the probe and a broker the harness starts (redis-server, nats-server)
+// to CPU 1, so that CPU 0 runs the hub alone.
 //
 // Usage:
 //

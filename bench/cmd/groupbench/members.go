@@ -115,11 +115,12 @@ func (ms *members) totals() (delivered, missed, bad int64) {
 }
 
 // await waits until the members have received want messages in all, or
-// none has arrived for settle. The counters are polled: a notification
-// per delivery would cost more than the deliveries themselves.
-func (ms *members) await(want int64, settle time.Duration) {
+// none has arrived for settle, or limit has passed. The counters are
+// polled: a notification per delivery would cost more than the
+// deliveries themselves.
+func (ms *members) await(want int64, settle, limit time.Duration) {
 	last, lastChange := int64(-1), time.Now()
-	for {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
 		got, _, _ := ms.totals()
 		if got >= want {
 			return

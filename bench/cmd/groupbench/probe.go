@@ -49,6 +49,7 @@ func probeMain(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	wsURL := fs.String("url", "", "WebSocket URL of the group")
 	settle := fs.Duration("settle", time.Second, "how long deliveries may pause before a trial counts as over")
+	limit := fs.Duration("limit", time.Minute, "how long to wait for a trial's deliveries at most")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -82,7 +83,7 @@ func probeMain(args []string, stdout, stderr io.Writer) int {
 				r.Err = err.Error()
 				break
 			}
-			ms.await(del0+published*int64(len(ms.list)), *settle)
+			ms.await(del0+published*int64(len(ms.list)), *settle, *limit)
 			del1, missed1, bad1 := ms.totals()
 			r.Delivered, r.Missed, r.Bad = del1-del0, missed1-missed0, bad1-bad0
 			l := ms.lat.Load()
@@ -106,12 +107,12 @@ type probeProc struct {
 
 // startProbe starts a probe process on the group at wsURL. It inherits
 // the client's CPU affinity.
-func startProbe(wsURL string, settle time.Duration, stderr io.Writer) (*probeProc, error) {
+func startProbe(wsURL string, settle, limit time.Duration, stderr io.Writer) (*probeProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "probe", "-url", wsURL, "-settle", settle.String())
+	cmd := exec.Command(exe, "probe", "-url", wsURL, "-settle", settle.String(), "-limit", limit.String())
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	cmd.Stderr = stderr
 	in, err := cmd.StdinPipe()

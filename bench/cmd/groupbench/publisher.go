@@ -28,9 +28,22 @@ type publishResult struct {
 	Err       string `json:"err,omitempty"`
 }
 
-// run publishes size-byte messages, rate a second for d; with rate 0 it
-// publishes for d as fast as the hub takes them, leaving the CPU to the
-// hub's writers only when the scheduler preempts it.
+// floodWindow is how many messages a flood lets be on their way through
+// the backend at once. A broker client buffers what Publish hands it and
+// returns at once, so without a bound a flood would only measure how much
+// the broker and its client can hold: the hub could not take them any
+// faster.
+const floodWindow = 64
+
+// floodLost is how long a flood waits for a message to come back from
+// the backend before it takes it for lost.
+const floodLost = time.Second
+
+// run publishes size-byte messages, rate a second for d. With rate 0 it
+// floods: it publishes for d as fast as the hub takes them, leaving the
+// CPU to the hub's writers only when the scheduler preempts it, with at
+// most floodWindow messages published but not yet handed back to the hub
+// by its backend (the in-process backend hands them back within Publish).
 func (p *publisher) run(ctx context.Context, rate float64, d time.Duration, size int) publishResult {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -51,6 +64,15 @@ func (p *publisher) run(ctx context.Context, rate float64, d time.Duration, size
 			res.Errors++
 		}
 	}
+	var sub *groups.Subscription
+	if rate == 0 {
+		var err error
+		if sub, err = p.hub.Subscribe(ctx, groupName, 2*floodWindow); err != nil {
+			res.Errors, res.Err = 1, err.Error()
+			return res
+		}
+		defer sub.Close()
+	}
 	start := time.Now()
 	res.StartNS = start.UnixNano()
 	if rate > 0 {
@@ -68,10 +90,51 @@ func (p *publisher) run(ctx context.Context, rate float64, d time.Duration, size
 			send()
 		}
 	} else {
-		for time.Since(start) < d && ctx.Err() == nil {
-			send()
-		}
+		flood(ctx, sub, d, start, send)
 	}
 	res.EndNS = time.Now().UnixNano()
 	return res
+}
+
+// flood publishes with send until d has passed since start, keeping at
+// most floodWindow messages in flight through the backend: it sees them
+// come back on sub, a subscription to the group.
+func flood(ctx context.Context, sub *groups.Subscription, d time.Duration, start time.Time, send func()) {
+	inFlight := 0
+	// back counts what came back; false means the subscription ended.
+	back := func(ev groups.Event, ok bool) bool {
+		if ok && ev.Kind == groups.Message {
+			inFlight = max(inFlight-1, 0)
+		}
+		return ok
+	}
+	lost := time.NewTimer(floodLost)
+	defer lost.Stop()
+	for time.Since(start) < d && ctx.Err() == nil {
+		for inFlight >= floodWindow {
+			lost.Reset(floodLost)
+			select {
+			case ev, ok := <-sub.C():
+				if !back(ev, ok) {
+					return
+				}
+			case <-lost.C:
+				inFlight = 0
+			case <-ctx.Done():
+				return
+			}
+		}
+		send()
+		inFlight++
+		for more := true; more; {
+			select {
+			case ev, ok := <-sub.C():
+				if !back(ev, ok) {
+					return
+				}
+			default:
+				more = false
+			}
+		}
+	}
 }

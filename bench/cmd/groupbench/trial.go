@@ -184,7 +184,7 @@ func (d *driver) run(ctx context.Context, kind string, size int, rate float64, d
 			d.label, pr.Errors, pr.Published, pr.Err)
 	}
 
-	d.ms.await(del0+pr.Published*int64(len(d.ms.list)), d.settle)
+	d.ms.await(del0+pr.Published*int64(len(d.ms.list)), d.settle, waitLimit(dur))
 	var probe probeReply
 	if d.probe != nil {
 		if probe, err = d.probe.call("stop %d", pr.Published); err != nil {
