@@ -155,10 +155,10 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, "The highest publish rate at which every member received every message and the hub kept up: "+
 		"the publisher kept to its schedule and the last quarter of the messages waited at most %.1f × as long as the "+
 		"first quarter (p50, + %v), so that no backlog grew. Found by doubling and then bisecting the rate in trials of %v; "+
-		"then %d more trials at that rate, whose medians are shown. "+
+		"then %d more trials at %.0f %% of it, whose medians are shown (\"trials passed\": how many of those passed too). "+
 		"Server CPU is user+system time from the server's getrusage across each trial, divided by the deliveries; "+
 		"writes are the server's write system calls (a writev counts once).\n\n",
-		trendFactor, trendSlack, c.duration, c.rounds)
+		trendFactor, trendSlack, c.duration, c.rounds, 100*sustainMargin)
 	fmt.Fprintf(w, "| backend | members | size | deliveries/s | messages/s | server ns/delivery | user ns/delivery | writes/delivery | deliveries per core-second | server busy | client ns/delivery | client busy | broker µs/message | trials passed |\n")
 	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range rows {

@@ -289,11 +289,17 @@ func (d *driver) search(ctx context.Context, size int, start float64, steps int,
 	return good, trials, nil
 }
 
+// sustainMargin is the share of the highest rate that passed at which
+// the sustained rate is measured: the search stops at the edge, where
+// the machine's noise alone makes a trial pass or fail.
+const sustainMargin = 0.9
+
 // sizeResult is what the client measured with one message size.
 type sizeResult struct {
 	Size      int     `json:"size"`
 	Search    []trial `json:"search"`
-	Sustained float64 `json:"sustained"` // messages a second, the highest that passed; 0: none did
+	Highest   float64 `json:"highest"`   // messages a second, the highest rate that passed; 0: none did
+	Sustained float64 `json:"sustained"` // the rate of the Measured trials: sustainMargin × Highest
 	Measured  []trial `json:"measured"`  // trials at the sustained rate
 	Half      []trial `json:"half"`      // a trial at half the sustained rate
 	Flood     []trial `json:"flood"`
@@ -308,19 +314,19 @@ func (d *driver) measureSize(ctx context.Context, cfg clientConfig, size int) (s
 		return res, err
 	}
 	good, trials, err := d.search(ctx, size, cfg.start/n, cfg.steps, cfg.duration)
-	res.Search, res.Sustained = trials, good
+	res.Search, res.Highest, res.Sustained = trials, good, sustainMargin*good
 	if err != nil {
 		return res, err
 	}
 	if good > 0 {
 		for range cfg.rounds {
-			t, err := d.run(ctx, "sustained", size, good, cfg.duration)
+			t, err := d.run(ctx, "sustained", size, res.Sustained, cfg.duration)
 			if err != nil {
 				return res, err
 			}
 			res.Measured = append(res.Measured, t)
 		}
-		t, err := d.run(ctx, "half", size, good/2, cfg.duration)
+		t, err := d.run(ctx, "half", size, res.Sustained/2, cfg.duration)
 		if err != nil {
 			return res, err
 		}
