@@ -134,17 +134,6 @@ func (ms *members) await(want int64, settle, limit time.Duration) {
 	}
 }
 
-// lagging counts the members whose latest message is older than seq.
-func (ms *members) lagging(seq int64) int {
-	n := 0
-	for _, m := range ms.list {
-		if m.last.Load() < seq {
-			n++
-		}
-	}
-	return n
-}
-
 // close closes every socket with a closing handshake and waits for the
 // readers to end.
 func (ms *members) close() {
