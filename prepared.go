@@ -2,6 +2,7 @@ package pistoke
 
 import (
 	"errors"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/pistoke/pistoke/internal/wire"
@@ -66,20 +67,55 @@ func (c *Conn) SendPrepared(m *PreparedMessage) error {
 // broadcast catches up cheaply. On error it is unknown how many of ms
 // were sent.
 func (c *Conn) SendPreparedBatch(ms []*PreparedMessage) error {
+	return c.sendPreparedBatch(ms, false)
+}
+
+// ErrWouldBlock is returned by [Conn.TrySendPreparedBatch] when the
+// connection cannot take the messages at once. Nothing was sent.
+var ErrWouldBlock = errors.New("pistoke: send would block")
+
+// TrySendPreparedBatch sends ms in order if the connection can take them
+// without waiting, and otherwise returns ErrWouldBlock having sent
+// nothing: the socket's send buffer is full, another send is under way,
+// or the connection does not allow it (TLS, a client connection, a
+// platform other than Linux). It is for broadcasters that write to many
+// connections from a few goroutines, where one slow peer must not hold up
+// the others: they try each connection, and hand the ones that would
+// block to a goroutine that calls SendPreparedBatch.
+func (c *Conn) TrySendPreparedBatch(ms []*PreparedMessage) error {
+	return c.sendPreparedBatch(ms, true)
+}
+
+// wmsPool holds the slices batches are converted into for the engine.
+var wmsPool = sync.Pool{New: func() any { return new([]*wire.PreparedMessage) }}
+
+func (c *Conn) sendPreparedBatch(ms []*PreparedMessage, try bool) error {
 	if len(ms) == 0 {
 		return nil
-	}
-	wms := make([]*wire.PreparedMessage, len(ms))
-	for i, m := range ms {
-		wms[i] = m.m
 	}
 	st := c.stats
 	if st != nil && !c.enterSend(st) {
 		return c.ended()
 	}
-	err := c.wc.WritePreparedBatch(wms)
+	wp := wmsPool.Get().(*[]*wire.PreparedMessage)
+	wms := (*wp)[:0]
+	for _, m := range ms {
+		wms = append(wms, m.m)
+	}
+	var err error
+	if try {
+		err = c.wc.TryWritePreparedBatch(wms)
+	} else {
+		err = c.wc.WritePreparedBatch(wms)
+	}
+	clear(wms)
+	*wp = wms[:0]
+	wmsPool.Put(wp)
 	if st != nil {
 		st.leaveSend()
+	}
+	if err == wire.ErrWouldBlock {
+		return ErrWouldBlock
 	}
 	if err != nil {
 		return c.end(err)

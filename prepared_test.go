@@ -1,7 +1,9 @@
 package pistoke_test
 
 import (
+	"errors"
 	"net/http"
+	"runtime"
 	"testing"
 
 	"github.com/pistoke/pistoke"
@@ -40,6 +42,20 @@ func TestPreparedMessagesAndOnClose(t *testing.T) {
 	expectText(t, ws, "third, in the same write")
 	expectText(t, ws, "first, prepared")
 
+	// A socket with room takes a try at once, compressed like the rest.
+	err = server.TrySendPreparedBatch([]*pistoke.PreparedMessage{c, a})
+	switch {
+	case runtime.GOOS != "linux":
+		if !errors.Is(err, pistoke.ErrWouldBlock) {
+			t.Fatalf("TrySendPreparedBatch on %s = %v, want ErrWouldBlock", runtime.GOOS, err)
+		}
+		server.SendPreparedBatch([]*pistoke.PreparedMessage{c, a})
+	case err != nil:
+		t.Fatalf("TrySendPreparedBatch: %v", err)
+	}
+	expectText(t, ws, "third, in the same write")
+	expectText(t, ws, "first, prepared")
+
 	if _, err := pistoke.NewPreparedMessage(pistoke.Text, []byte{0xff}); err == nil {
 		t.Error("NewPreparedMessage accepted invalid UTF-8 text")
 	}
@@ -48,4 +64,7 @@ func TestPreparedMessagesAndOnClose(t *testing.T) {
 	ran := make(chan struct{})
 	server.OnClose(func() { close(ran) })
 	<-ran // and runs at once on an ended connection
+	if err := server.TrySendPreparedBatch([]*pistoke.PreparedMessage{a}); !errors.Is(err, pistoke.ErrClosed) {
+		t.Errorf("TrySendPreparedBatch after the end = %v, want ErrClosed", err)
+	}
 }

@@ -90,6 +90,9 @@ type Hub struct {
 
 	dropped  atomic.Int64
 	prepared atomic.Int64 // messages encoded for local sockets, for tests
+
+	writers []*writer
+	wg      sync.WaitGroup // the writers
 }
 
 // group is the local state of one group: its members and subscriptions.
@@ -143,8 +146,10 @@ func New(ctx context.Context, b Backend, opts *Options) (*Hub, error) {
 		groups: make(map[string]*group),
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.startWriters()
 	if err := b.Open(ctx, h.deliver); err != nil {
 		h.cancel()
+		h.wg.Wait()
 		return nil, fmt.Errorf("groups: open backend: %w", err)
 	}
 	return h, nil
@@ -238,6 +243,7 @@ func (h *Hub) Close() error {
 	h.mu.Unlock()
 	h.cancel()
 	err := h.b.Close()
+	h.wg.Wait()
 	for _, g := range groups {
 		g.mu.Lock()
 		for _, s := range g.subs {
@@ -370,9 +376,7 @@ func (h *Hub) deliverMessage(g *group, typ pistoke.MessageType, p []byte) {
 			return
 		}
 		h.prepared.Add(1)
-		for _, m := range g.members {
-			m.enqueue(pm)
-		}
+		h.fanOut(g.members, pm)
 		data = pm.Payload()
 	} else {
 		if typ == pistoke.Text && !utf8.Valid(p) {
@@ -386,4 +390,33 @@ func (h *Hub) deliverMessage(g *group, typ pistoke.MessageType, p []byte) {
 	for _, s := range g.subs {
 		s.push(ev)
 	}
+}
+
+// schedPool holds the per-writer lists a fan-out collects members in, so
+// that each writer is woken once per message rather than once per member.
+var schedPool = sync.Pool{New: func() any { return new([][]*Membership) }}
+
+// fanOut queues pm for every member and hands those with nobody writing
+// for them to their writers.
+func (h *Hub) fanOut(members []*Membership, pm *pistoke.PreparedMessage) {
+	sp := schedPool.Get().(*[][]*Membership)
+	sched := *sp
+	if len(sched) < len(h.writers) {
+		sched = make([][]*Membership, len(h.writers))
+	}
+	for _, m := range members {
+		if m.enqueue(pm) {
+			i := m.wi
+			sched[i] = append(sched[i], m)
+		}
+	}
+	for i, list := range sched {
+		if len(list) > 0 {
+			h.writers[i].add(list...)
+			clear(list)
+			sched[i] = list[:0]
+		}
+	}
+	*sp = sched
+	schedPool.Put(sp)
 }

@@ -32,11 +32,13 @@ type Membership struct {
 	who Member
 	idx int // position in g.members; guarded by g.mu
 
-	mu       sync.Mutex
-	q        ring
-	draining bool  // a drainer goroutine is running
-	stopped  bool  // nothing more is queued: left, overflowed or broken
-	lastLog  int64 // when a drop was last logged, in Unix nanoseconds
+	wi int // index of the hub's writer that serves m
+
+	mu      sync.Mutex
+	q       ring
+	state   memberState
+	stopped bool  // nothing more is queued: left, overflowed or broken
+	lastLog int64 // when a drop was last logged, in Unix nanoseconds
 
 	dropped atomic.Int64
 
@@ -44,14 +46,24 @@ type Membership struct {
 	leaveErr  error
 }
 
+// memberState says who writes a member's queue to its socket.
+type memberState uint8
+
+const (
+	memberIdle      memberState = iota // nobody: the queue is empty
+	memberScheduled                    // its writer, which will try without waiting
+	memberDraining                     // a drainer goroutine, which may wait
+)
+
 // Join makes ws a member of group: from the moment Join returns, ws
 // receives every message published to the group, on any node, until it
 // leaves. The membership ends by itself when the connection ends; Leave
 // ends it earlier. A socket may join several groups; joining one group
 // twice delivers each of its messages twice.
 //
-// Messages are written to ws by a goroutine of the hub, with
-// SendPreparedBatch, concurrently with the socket's handler.
+// Messages are written to ws by goroutines of the hub, with
+// TrySendPreparedBatch and SendPreparedBatch, concurrently with the
+// socket's handler.
 func (h *Hub) Join(ws *pistoke.Conn, group string, opts *JoinOptions) (*Membership, error) {
 	if ws == nil {
 		return nil, errors.New("groups: Join: nil connection")
@@ -65,7 +77,7 @@ func (h *Hub) Join(ws *pistoke.Conn, group string, opts *JoinOptions) (*Membersh
 	if err != nil {
 		return nil, err
 	}
-	m := &Membership{hub: h, g: g, ws: ws}
+	m := &Membership{hub: h, g: g, ws: ws, wi: int(h.seq.Add(1) % uint64(len(h.writers)))}
 	g.mu.Lock()
 	if h.closed.Load() {
 		g.mu.Unlock()
@@ -175,14 +187,15 @@ func (m *Membership) stop() {
 }
 
 // enqueue queues pm for m's socket, applying the hub's policy when the
-// queue is full, and starts a drainer if none is running. It is called
-// with the group's lock held for reading, and never blocks.
-func (m *Membership) enqueue(pm *pistoke.PreparedMessage) {
+// queue is full. It reports whether m must be handed to its writer:
+// nobody is writing for it yet. It is called with the group's lock held
+// for reading, and never blocks.
+func (m *Membership) enqueue(pm *pistoke.PreparedMessage) bool {
 	h := m.hub
 	m.mu.Lock()
 	if m.stopped {
 		m.mu.Unlock()
-		return
+		return false
 	}
 	if m.q.n == h.size {
 		if h.policy == Disconnect {
@@ -194,7 +207,7 @@ func (m *Membership) enqueue(pm *pistoke.PreparedMessage) {
 			h.dropped.Add(lost)
 			h.log.Warn("groups: slow member disconnected", m.attrs(slog.Int64("dropped", lost))...)
 			go m.ws.Close(pistoke.CloseTryAgainLater, "try again later")
-			return
+			return false
 		}
 		m.q.drop()
 		m.dropped.Add(1)
@@ -207,12 +220,12 @@ func (m *Membership) enqueue(pm *pistoke.PreparedMessage) {
 		}
 	}
 	m.q.push(pm, h.size)
-	start := !m.draining
-	m.draining = true
-	m.mu.Unlock()
-	if start {
-		go m.drain()
+	schedule := m.state == memberIdle
+	if schedule {
+		m.state = memberScheduled
 	}
+	m.mu.Unlock()
+	return schedule
 }
 
 // attrs describes m for the log.
@@ -227,41 +240,38 @@ func (m *Membership) attrs(extra ...any) []any {
 	return append(a, extra...)
 }
 
-// batchPool holds the slices drainers copy a queue into, so that a busy
-// group does not allocate one per drainer.
-var batchPool = sync.Pool{New: func() any { return new([]*pistoke.PreparedMessage) }}
-
-// drain writes m's queue to its socket, everything queued at once, until
-// the queue is empty; then the goroutine ends, so that an idle member
-// costs none.
-func (m *Membership) drain() {
-	bp := batchPool.Get().(*[]*pistoke.PreparedMessage)
-	batch := *bp
-	defer func() {
-		clear(batch[:cap(batch)])
-		*bp = batch[:0]
-		batchPool.Put(bp)
-	}()
+// drain writes first, then m's queue, to its socket, waiting for the
+// socket as long as it takes: it serves a member whose client reads
+// slowly, so that the hub's writers never wait. Once the queue is empty
+// the goroutine ends and m goes back to its writer.
+func (m *Membership) drain(first []*pistoke.PreparedMessage) {
+	batch := first
 	for {
+		if err := m.ws.SendPreparedBatch(batch); err != nil {
+			m.broken()
+			return
+		}
+		clear(batch)
 		m.mu.Lock()
 		if m.q.n == 0 || m.stopped {
-			m.draining = false
+			m.state = memberIdle
 			m.q.idle()
 			m.mu.Unlock()
 			return
 		}
 		batch = m.q.take(batch[:0])
 		m.mu.Unlock()
-		if err := m.ws.SendPreparedBatch(batch); err != nil {
-			// The connection has ended; its OnClose hook leaves the group.
-			m.mu.Lock()
-			m.stopped = true
-			m.draining = false
-			m.q.reset()
-			m.mu.Unlock()
-			return
-		}
 	}
+}
+
+// broken stops m after a failed write: the connection has ended, and
+// its OnClose hook leaves the group.
+func (m *Membership) broken() {
+	m.mu.Lock()
+	m.stopped = true
+	m.state = memberIdle
+	m.q.reset()
+	m.mu.Unlock()
 }
 
 // ring is a member's queue: a ring buffer that grows on demand up to the

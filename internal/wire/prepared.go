@@ -69,26 +69,40 @@ func (m *PreparedMessage) compressed(level int) ([]byte, int) {
 // mask every frame with a fresh key, encodes it anew (but does not
 // compress it again).
 func (c *Conn) WritePrepared(m *PreparedMessage) error {
-	op, frame, hlen := m.op, m.frame, m.hlen
-	if c.dfl != nil && len(frame)-hlen >= c.dfl.threshold {
-		if f, h := m.compressed(c.dfl.level); f != nil {
-			op, frame, hlen = op|opCompressed, f, h
-		}
-	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closeSent || c.ncClosed.Load() {
 		return ErrClosed
 	}
 	if c.role == RoleClient {
-		return c.writeFrameLocked(op, frame[hlen:])
+		op, p := m.op, m.Payload()
+		if c.dfl != nil && len(p) >= c.dfl.threshold {
+			if f, h := m.compressed(c.dfl.level); f != nil {
+				op, p = op|opCompressed, f[h:]
+			}
+		}
+		return c.writeFrameLocked(op, p)
 	}
 	if c.werr != nil {
 		return c.werr
 	}
-	_, err := c.nc.Write(frame)
+	_, err := c.nc.Write(c.preparedFrame(m))
 	return c.writeFailed(err)
 }
+
+// preparedFrame returns the server frame c sends for m: compressed when c
+// negotiated compression and compressing m pays.
+func (c *Conn) preparedFrame(m *PreparedMessage) []byte {
+	if c.dfl != nil && len(m.frame)-m.hlen >= c.dfl.threshold {
+		if f, _ := m.compressed(c.dfl.level); f != nil {
+			return f
+		}
+	}
+	return m.frame
+}
+
+// buffersPool holds the vectors of batched writes.
+var buffersPool = sync.Pool{New: func() any { return new(net.Buffers) }}
 
 // WritePreparedBatch sends ms in order, as WritePrepared would one by one,
 // but a server writes all their frames with one vectored write: a
@@ -115,16 +129,16 @@ func (c *Conn) WritePreparedBatch(ms []*PreparedMessage) error {
 	if c.werr != nil {
 		return c.werr
 	}
-	bufs := make(net.Buffers, 0, len(ms))
+	bp := buffersPool.Get().(*net.Buffers)
+	bufs := (*bp)[:0]
 	for _, m := range ms {
-		frame := m.frame
-		if c.dfl != nil && len(frame)-m.hlen >= c.dfl.threshold {
-			if f, _ := m.compressed(c.dfl.level); f != nil {
-				frame = f
-			}
-		}
-		bufs = append(bufs, frame)
+		bufs = append(bufs, c.preparedFrame(m))
 	}
+	// WriteTo consumes the vector; keep its start for the pool.
+	all := bufs
 	_, err := bufs.WriteTo(c.nc)
+	clear(all)
+	*bp = all[:0]
+	buffersPool.Put(bp)
 	return c.writeFailed(err)
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -225,6 +226,7 @@ type report struct {
 	runs             []measurement
 	skipped          map[string]string // backends not measured, and why
 	profiles         []string
+	floors           []floorResult // plain writes to N sockets, the least time a fan-out takes
 }
 
 func runHarness(cfg config) (*report, error) {
@@ -240,6 +242,9 @@ func runHarness(cfg config) (*report, error) {
 			h.serverPin, h.clientPin = []string{ts, "-c", "0"}, []string{ts, "-c", "1"}
 			rep.pinned = true
 		}
+	}
+	if err := h.measureFloors(rep); err != nil {
+		return nil, err
 	}
 	for _, backend := range cfg.backends {
 		url := cfg.urls[backend]
@@ -267,6 +272,35 @@ func runHarness(cfg config) (*report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// measureFloors runs the floor subcommand for each member count, pinned
+// like the server and then free to use every CPU.
+func (h *harness) measureFloors(rep *report) error {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.timeout)
+	defer cancel()
+	size := slices.Min(h.cfg.sizes)
+	for _, n := range h.cfg.members {
+		pins := [][]string{h.serverPin}
+		if h.serverPin != nil {
+			pins = append(pins, nil)
+		}
+		for _, pin := range pins {
+			cmd := h.command(ctx, pin, []string{"floor", "-members", strconv.Itoa(n), "-size", strconv.Itoa(size)})
+			out, err := cmd.Output()
+			if err != nil {
+				return fmt.Errorf("write floor, %d members: %w", n, err)
+			}
+			var f floorResult
+			if err := json.Unmarshal(out, &f); err != nil {
+				return fmt.Errorf("write floor, %d members: %w", n, err)
+			}
+			fmt.Fprintf(h.cfg.progress, "groupbench: write floor, %d members, %d B, %d goroutines: %v per round, %.0f ns per write\n",
+				n, size, f.Goroutines, time.Duration(f.Wall).Round(time.Microsecond), f.PerWrite)
+			rep.floors = append(rep.floors, f)
+		}
+	}
+	return nil
 }
 
 // measureBackend measures backend with every member count, each in a

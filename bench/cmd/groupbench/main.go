@@ -29,7 +29,12 @@
 //	groupbench [flags]     run everything and print a markdown report
 //	groupbench -quick      a smoke run with a few members, in-process only
 //
-// The subcommands server, client and probe are the processes the report
+// Before the backends, the floor subcommand measures how long plain
+// write system calls to N loopback sockets take, pinned like the server
+// and then on every CPU: the least time in which any fan-out on this
+// machine reaches its last member.
+//
+// The subcommands server, client, probe and floor are the processes the report
 // is made of; the harness starts them itself.
 package main
 
@@ -58,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return clientMain(args[1:], stdout, stderr)
 		case "probe":
 			return probeMain(args[1:], stdout, stderr)
+		case "floor":
+			return floorMain(args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		case "help":

@@ -229,6 +229,18 @@ func (r *report) write(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 
+	if len(r.floors) > 0 {
+		fmt.Fprintf(w, "## Write floor\n\n"+
+			"Plain write system calls of one %d-byte frame to each of N loopback sockets, with no hub, no WebSocket and no reader "+
+			"(the peers are sockets of the same process, never read): the least time any fan-out on this machine needs to reach its last member. "+
+			"First with the server's pinning, then with one goroutine per CPU. Median of 5 rounds.\n\n", r.floors[0].Size+2)
+		fmt.Fprintf(w, "| members | goroutines | time to write every socket | CPU ns per write |\n|---:|---:|---:|---:|\n")
+		for _, f := range r.floors {
+			fmt.Fprintf(w, "| %d | %d | %s | %.0f |\n", f.Members, f.Goroutines, ms(int64(f.Wall)), f.PerWrite)
+		}
+		fmt.Fprintln(w)
+	}
+
 	fmt.Fprintf(w, "## Goals\n\n")
 	any := false
 	for _, x := range rows {
@@ -258,8 +270,8 @@ func (r *report) write(w io.Writer) {
 		if p99 < 0 {
 			p99, who = s.p99, "client"
 		}
-		fmt.Fprintf(w, "- %s, %d members, %d B, sustained rate: p99 latency (%s) %s (goal ≤ %s: %s)\n",
-			x.backend, x.members, x.sr.Size, who, ms(int64(p99)), ms(goalP99), met(p99 <= goalP99))
+		fmt.Fprintf(w, "- %s, %d members, %d B, sustained rate: p99 latency (%s) %s (goal ≤ %s: %s)%s\n",
+			x.backend, x.members, x.sr.Size, who, ms(int64(p99)), ms(goalP99), met(p99 <= goalP99), r.floorNote(x.members))
 		if len(x.sr.Half) > 0 {
 			s := summarize(x.sr.Half)
 			p99, who := s.probeP99, "members"
@@ -279,6 +291,21 @@ func (r *report) write(w io.Writer) {
 		fmt.Fprintf(w, "## Profiles\n\nServer CPU profiles written to %s: %s. Read them with `go tool pprof -top <file>`.\n",
 			c.profile, strings.Join(r.profiles, ", "))
 	}
+}
+
+// floorNote says how long plain writes to every member take, for a
+// latency goal line: the floor under any latency on this machine.
+func (r *report) floorNote(members int) string {
+	var parts []string
+	for _, f := range r.floors {
+		if f.Members == members {
+			parts = append(parts, fmt.Sprintf("%s with %d goroutine(s)", ms(int64(f.Wall)), f.Goroutines))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; writing to every member takes " + strings.Join(parts, ", ") + " by itself"
 }
 
 // probeCell formats a probe latency, -1 meaning there was no probe.
