@@ -18,30 +18,13 @@ import (
 	"time"
 
 	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/internal/proctest"
 )
-
-// syncBuffer is a log destination the server and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // served is a dev server running for one test.
 type served struct {
 	url    string
-	log    *syncBuffer
+	log    *proctest.Buffer
 	logger *slog.Logger
 	stop   func() error
 }
@@ -50,7 +33,7 @@ type served struct {
 // returns once the listening line is out.
 func startServe(t *testing.T, opts Options) *served {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := new(proctest.Buffer)
 	opts.Logger = slog.New(NewLogHandler(logs, &LogOptions{Level: slog.LevelDebug, Color: ColorNever, OmitTime: true}))
 	h := testApp(opts.Logger)
 	pr, pw := io.Pipe()

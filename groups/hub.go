@@ -114,7 +114,10 @@ type group struct {
 }
 
 // New returns a hub over b, which it opens; nil b means NewLocal(), for a
-// single process. ctx bounds the opening only. Close the hub to close b.
+// single process. ctx bounds the opening only. The hub writes to its
+// members' sockets from one goroutine per CPU (GOMAXPROCS at the time of
+// New), plus one for each member whose client is slow while it is. Close
+// the hub to close b and stop its goroutines.
 func New(ctx context.Context, b Backend, opts *Options) (*Hub, error) {
 	var o Options
 	if opts != nil {

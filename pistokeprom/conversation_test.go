@@ -92,39 +92,13 @@ func TestCountsARealConversation(t *testing.T) {
 			t.Fatal("pistoke did not report both connections closed")
 		}
 	}
-	want := `
-# HELP pistoke_connections_open WebSocket connections currently open.
-# TYPE pistoke_connections_open gauge
-pistoke_connections_open 0
-# HELP pistoke_handshakes_total WebSocket handshakes that reached the handler, by how they ended.
-# TYPE pistoke_handshakes_total counter
-pistoke_handshakes_total{outcome="accepted"} 2
-pistoke_handshakes_total{outcome="bad_request"} 0
-pistoke_handshakes_total{outcome="draining"} 0
-pistoke_handshakes_total{outcome="failed"} 0
-pistoke_handshakes_total{outcome="origin"} 1
-pistoke_handshakes_total{outcome="overloaded"} 0
-pistoke_handshakes_total{outcome="rejected"} 1
-pistoke_handshakes_total{outcome="subprotocol"} 0
-# HELP pistoke_messages_received_total Data messages read from clients, by type.
-# TYPE pistoke_messages_received_total counter
-pistoke_messages_received_total{type="binary"} 1
-pistoke_messages_received_total{type="text"} 1
-# HELP pistoke_messages_sent_total Data messages written to clients, by type.
-# TYPE pistoke_messages_sent_total counter
-pistoke_messages_sent_total{type="binary"} 1
-pistoke_messages_sent_total{type="text"} 1
-# HELP pistoke_received_bytes_total Payload bytes of the data messages read from clients.
-# TYPE pistoke_received_bytes_total counter
-pistoke_received_bytes_total 8
-# HELP pistoke_sent_bytes_total Payload bytes of the data messages written to clients.
-# TYPE pistoke_sent_bytes_total counter
-pistoke_sent_bytes_total 8
-# HELP pistoke_closes_total Connections ended, by close code and by who ended them (server, client or network). Codes a client chose outside 1000-1015 count as "other".
-# TYPE pistoke_closes_total counter
-pistoke_closes_total{by="client",code="1000"} 1
-pistoke_closes_total{by="server",code="4001"} 1
-`
+	want := exposition("pistoke", "connections_open", ` 0`) +
+		handshakes(map[string]int{"accepted": 2, "origin": 1, "rejected": 1}) +
+		messages("received", 1, 1) +
+		messages("sent", 1, 1) +
+		exposition("pistoke", "received_bytes_total", ` 8`) +
+		exposition("pistoke", "sent_bytes_total", ` 8`) +
+		exposition("pistoke", "closes_total", `{by="client",code="1000"} 1`, `{by="server",code="4001"} 1`)
 	if err := testutil.CollectAndCompare(m, strings.NewReader(want),
 		"pistoke_connections_open", "pistoke_handshakes_total",
 		"pistoke_messages_received_total", "pistoke_messages_sent_total",

@@ -15,32 +15,11 @@ import (
 
 func TestFreshMetricsShowZeroSeries(t *testing.T) {
 	m := pistokeprom.New(pistokeprom.Opts{})
-	want := `
-# HELP pistoke_connections_open WebSocket connections currently open.
-# TYPE pistoke_connections_open gauge
-pistoke_connections_open 0
-# HELP pistoke_handshakes_total WebSocket handshakes that reached the handler, by how they ended.
-# TYPE pistoke_handshakes_total counter
-pistoke_handshakes_total{outcome="accepted"} 0
-pistoke_handshakes_total{outcome="bad_request"} 0
-pistoke_handshakes_total{outcome="draining"} 0
-pistoke_handshakes_total{outcome="failed"} 0
-pistoke_handshakes_total{outcome="origin"} 0
-pistoke_handshakes_total{outcome="overloaded"} 0
-pistoke_handshakes_total{outcome="rejected"} 0
-pistoke_handshakes_total{outcome="subprotocol"} 0
-# HELP pistoke_messages_received_total Data messages read from clients, by type.
-# TYPE pistoke_messages_received_total counter
-pistoke_messages_received_total{type="binary"} 0
-pistoke_messages_received_total{type="text"} 0
-# HELP pistoke_messages_sent_total Data messages written to clients, by type.
-# TYPE pistoke_messages_sent_total counter
-pistoke_messages_sent_total{type="binary"} 0
-pistoke_messages_sent_total{type="text"} 0
-# HELP pistoke_send_dropped_total Connections closed because they could not keep up with the messages sent to them.
-# TYPE pistoke_send_dropped_total counter
-pistoke_send_dropped_total 0
-`
+	want := exposition("pistoke", "connections_open", ` 0`) +
+		handshakes(nil) +
+		messages("received", 0, 0) +
+		messages("sent", 0, 0) +
+		exposition("pistoke", "send_dropped_total", ` 0`)
 	if err := testutil.CollectAndCompare(m, strings.NewReader(want),
 		"pistoke_connections_open", "pistoke_handshakes_total",
 		"pistoke_messages_received_total", "pistoke_messages_sent_total",
@@ -83,50 +62,11 @@ func TestCountsAConversation(t *testing.T) {
 		}
 	}
 
-	want := `
-# HELP pistoke_handshakes_total WebSocket handshakes that reached the handler, by how they ended.
-# TYPE pistoke_handshakes_total counter
-pistoke_handshakes_total{outcome="accepted"} 2
-pistoke_handshakes_total{outcome="bad_request"} 0
-pistoke_handshakes_total{outcome="draining"} 0
-pistoke_handshakes_total{outcome="failed"} 0
-pistoke_handshakes_total{outcome="origin"} 1
-pistoke_handshakes_total{outcome="overloaded"} 0
-pistoke_handshakes_total{outcome="rejected"} 0
-pistoke_handshakes_total{outcome="subprotocol"} 0
-# HELP pistoke_messages_received_total Data messages read from clients, by type.
-# TYPE pistoke_messages_received_total counter
-pistoke_messages_received_total{type="binary"} 1
-pistoke_messages_received_total{type="text"} 2
-# HELP pistoke_messages_sent_total Data messages written to clients, by type.
-# TYPE pistoke_messages_sent_total counter
-pistoke_messages_sent_total{type="binary"} 2
-pistoke_messages_sent_total{type="text"} 1
-# HELP pistoke_closes_total Connections ended, by close code and by who ended them (server, client or network). Codes a client chose outside 1000-1015 count as "other".
-# TYPE pistoke_closes_total counter
-pistoke_closes_total{by="client",code="1000"} 1
-# HELP pistoke_connection_duration_seconds How long WebSocket connections stayed open, from upgrade to end.
-# TYPE pistoke_connection_duration_seconds histogram
-pistoke_connection_duration_seconds_bucket{le="0.1"} 0
-pistoke_connection_duration_seconds_bucket{le="0.5"} 0
-pistoke_connection_duration_seconds_bucket{le="1"} 0
-pistoke_connection_duration_seconds_bucket{le="5"} 1
-pistoke_connection_duration_seconds_bucket{le="10"} 1
-pistoke_connection_duration_seconds_bucket{le="30"} 1
-pistoke_connection_duration_seconds_bucket{le="60"} 1
-pistoke_connection_duration_seconds_bucket{le="120"} 1
-pistoke_connection_duration_seconds_bucket{le="300"} 1
-pistoke_connection_duration_seconds_bucket{le="600"} 1
-pistoke_connection_duration_seconds_bucket{le="1800"} 1
-pistoke_connection_duration_seconds_bucket{le="3600"} 1
-pistoke_connection_duration_seconds_bucket{le="7200"} 1
-pistoke_connection_duration_seconds_bucket{le="14400"} 1
-pistoke_connection_duration_seconds_bucket{le="43200"} 1
-pistoke_connection_duration_seconds_bucket{le="86400"} 1
-pistoke_connection_duration_seconds_bucket{le="+Inf"} 1
-pistoke_connection_duration_seconds_sum 2
-pistoke_connection_duration_seconds_count 1
-`
+	want := handshakes(map[string]int{"accepted": 2, "origin": 1}) +
+		messages("received", 2, 1) +
+		messages("sent", 1, 2) +
+		exposition("pistoke", "closes_total", `{by="client",code="1000"} 1`) +
+		exposition("pistoke", "connection_duration_seconds", `_bucket{le="0.1"} 0`, `_bucket{le="0.5"} 0`, `_bucket{le="1"} 0`, `_bucket{le="5"} 1`, `_bucket{le="10"} 1`, `_bucket{le="30"} 1`, `_bucket{le="60"} 1`, `_bucket{le="120"} 1`, `_bucket{le="300"} 1`, `_bucket{le="600"} 1`, `_bucket{le="1800"} 1`, `_bucket{le="3600"} 1`, `_bucket{le="7200"} 1`, `_bucket{le="14400"} 1`, `_bucket{le="43200"} 1`, `_bucket{le="86400"} 1`, `_bucket{le="+Inf"} 1`, `_sum 2`, `_count 1`)
 	if err := testutil.CollectAndCompare(m, strings.NewReader(want),
 		"pistoke_handshakes_total", "pistoke_messages_received_total", "pistoke_messages_sent_total",
 		"pistoke_closes_total", "pistoke_connection_duration_seconds"); err != nil {
@@ -177,11 +117,7 @@ func TestClientCloseCodesDoNotCreateSeries(t *testing.T) {
 	if n := testutil.CollectAndCount(m, "pistoke_closes_total"); n != 1 {
 		t.Fatalf("1000 distinct client close codes made %d series; want 1", n)
 	}
-	want := `
-# HELP pistoke_closes_total Connections ended, by close code and by who ended them (server, client or network). Codes a client chose outside 1000-1015 count as "other".
-# TYPE pistoke_closes_total counter
-pistoke_closes_total{by="client",code="other"} 1000
-`
+	want := exposition("pistoke", "closes_total", `{by="client",code="other"} 1000`)
 	if err := testutil.CollectAndCompare(m, strings.NewReader(want), "pistoke_closes_total"); err != nil {
 		t.Error(err)
 	}
@@ -213,18 +149,8 @@ func TestNamespaceAndConstLabels(t *testing.T) {
 	})
 	m.Opened()
 	m.Closed(pistoke.CloseInfo{Code: 1000, By: pistoke.ClosedByServer, Duration: 3 * time.Second})
-	want := `
-# HELP chat_connection_duration_seconds How long WebSocket connections stayed open, from upgrade to end.
-# TYPE chat_connection_duration_seconds histogram
-chat_connection_duration_seconds_bucket{endpoint="lobby",le="1"} 0
-chat_connection_duration_seconds_bucket{endpoint="lobby",le="10"} 1
-chat_connection_duration_seconds_bucket{endpoint="lobby",le="+Inf"} 1
-chat_connection_duration_seconds_sum{endpoint="lobby"} 3
-chat_connection_duration_seconds_count{endpoint="lobby"} 1
-# HELP chat_closes_total Connections ended, by close code and by who ended them (server, client or network). Codes a client chose outside 1000-1015 count as "other".
-# TYPE chat_closes_total counter
-chat_closes_total{by="server",code="1000",endpoint="lobby"} 1
-`
+	want := exposition("chat", "connection_duration_seconds", `_bucket{endpoint="lobby",le="1"} 0`, `_bucket{endpoint="lobby",le="10"} 1`, `_bucket{endpoint="lobby",le="+Inf"} 1`, `_sum{endpoint="lobby"} 3`, `_count{endpoint="lobby"} 1`) +
+		exposition("chat", "closes_total", `{by="server",code="1000",endpoint="lobby"} 1`)
 	if err := testutil.CollectAndCompare(m, strings.NewReader(want),
 		"chat_connection_duration_seconds", "chat_closes_total"); err != nil {
 		t.Error(err)

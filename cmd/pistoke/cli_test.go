@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"io/fs"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pistoke/pistoke/devserver"
+	"github.com/pistoke/pistoke/internal/proctest"
 )
 
 // The tests below run the pistoke command the way a user does: built
@@ -124,29 +124,11 @@ func edit(t *testing.T, name, old, new string) {
 	writeTestFile(t, name, strings.Replace(string(data), old, new, 1))
 }
 
-// syncBuffer collects a process's output for the test to read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // cli is a running pistoke command.
 type cli struct {
 	cmd    *exec.Cmd
 	url    string
-	stderr *syncBuffer
+	stderr *proctest.Buffer
 	done   chan error
 }
 
@@ -154,7 +136,7 @@ type cli struct {
 // line.
 func startCLI(t *testing.T, dir string, args ...string) *cli {
 	t.Helper()
-	c := &cli{cmd: exec.Command(buildCLI(t), args...), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	c := &cli{cmd: exec.Command(buildCLI(t), args...), stderr: new(proctest.Buffer), done: make(chan error, 1)}
 	c.cmd.Dir = dir
 	c.cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "NO_COLOR=1")
 	c.cmd.Stderr = c.stderr

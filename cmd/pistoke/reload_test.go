@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/internal/proctest"
 )
 
 // browser is Chromium driven by e2e/devserver-reload.mjs.
@@ -23,7 +24,7 @@ type browser struct {
 	in    io.WriteCloser
 	out   *bufio.Reader
 	done  chan error
-	stder *syncBuffer
+	stder *proctest.Buffer
 }
 
 // answer is the driver's reply to a command.
@@ -48,7 +49,7 @@ func startBrowser(t *testing.T) *browser {
 	if _, err := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core")); err != nil {
 		requireTool(t, "playwright-core", "run npm ci in e2e/")
 	}
-	b := &browser{t: t, cmd: exec.Command(node, "devserver-reload.mjs"), done: make(chan error, 1), stder: &syncBuffer{}}
+	b := &browser{t: t, cmd: exec.Command(node, "devserver-reload.mjs"), done: make(chan error, 1), stder: &proctest.Buffer{}}
 	b.cmd.Dir = e2e
 	b.cmd.Stderr = b.stder
 	if b.in, err = b.cmd.StdinPipe(); err != nil {

@@ -103,15 +103,11 @@ func post(t *testing.T, s *server, room, text string) {
 	}
 }
 
-func TestMessagesReachEveryMemberInOrder(t *testing.T) {
-	s := startServer(t)
-	members := []*member{join(t, s, "r1", "ann"), join(t, s, "r1", "bob"), join(t, s, "r1", "cid")}
-	other := join(t, s, "r2", "dan")
-
-	// Two senders at once; each member sees each sender's messages in the
-	// order sent, the senders included.
-	const msgs = 100
-	senders := members[:2]
+// sendConcurrently has every sender send msgs numbered messages at once
+// and checks that every member receives each sender's messages in the
+// order sent.
+func sendConcurrently(t *testing.T, senders, members []*member, msgs int) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for _, snd := range senders {
 		wg.Go(func() {
@@ -147,6 +143,16 @@ func TestMessagesReachEveryMemberInOrder(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+func TestMessagesReachEveryMemberInOrder(t *testing.T) {
+	s := startServer(t)
+	members := []*member{join(t, s, "r1", "ann"), join(t, s, "r1", "bob"), join(t, s, "r1", "cid")}
+	other := join(t, s, "r2", "dan")
+
+	// Two senders at once; each member sees each sender's messages in the
+	// order sent, the senders included.
+	sendConcurrently(t, members[:2], members, 100)
 
 	// Unchanged, whatever the text; the other room hears nothing.
 	text := "héllo, wörld ✓ {\"json\": true}"

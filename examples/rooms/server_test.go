@@ -4,19 +4,16 @@ package main
 // groups mode, and check its contract over real TCP.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pistoke/pistoke/internal/proctest"
 )
 
 const (
@@ -31,83 +28,20 @@ var serverBin string
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "rooms-test")
+	bin, cleanup, err := proctest.Build(".", "rooms")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	serverBin = filepath.Join(dir, "rooms")
-	if err := buildServer(serverBin); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	defer cleanup()
+	serverBin = bin
 	return m.Run()
-}
-
-// buildServer builds this package into bin, with the race detector when
-// the tests run with it, so that races in the server are reported too.
-func buildServer(bin string) error {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	args := []string{"build", "-o", bin}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
-	args = append(args, ".")
-	out, err := exec.Command(goTool, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
-func raceEnabled() bool {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	line chan string // receives the first line, once
-	sent bool
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n, err := b.buf.Write(p)
-	if b.line != nil && !b.sent {
-		if first, _, ok := strings.Cut(b.buf.String(), "\n"); ok {
-			b.sent = true
-			b.line <- first
-		}
-	}
-	return n, err
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 type server struct {
 	cmd    *exec.Cmd
 	addr   string // host:port
-	stderr *syncBuffer
+	stderr *proctest.Buffer
 	exited chan struct{} // closed once the process has been waited for
 	err    error         // the Wait result, valid once exited is closed
 }
@@ -118,17 +52,14 @@ type server struct {
 // test.
 func startServer(t *testing.T, flags ...string) *server {
 	t.Helper()
-	stdout := &syncBuffer{line: make(chan string, 1)}
+	stdout := new(proctest.Buffer)
 	s := &server{
-		cmd:    exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, flags...)...),
-		stderr: new(syncBuffer),
+		cmd:    proctest.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, flags...)...),
+		stderr: new(proctest.Buffer),
 		exited: make(chan struct{}),
 	}
 	s.cmd.Stdout = stdout
 	s.cmd.Stderr = s.stderr
-	if _, set := os.LookupEnv("GORACE"); !set {
-		s.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-	}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +78,7 @@ func startServer(t *testing.T, flags ...string) *server {
 	})
 	var line string
 	select {
-	case line = <-stdout.line:
+	case line = <-stdout.FirstLine():
 	case <-s.exited:
 		t.Fatalf("server exited before listening: %v\n%s", s.err, s.stderr.String())
 	case <-time.After(startTimeout):

@@ -17,14 +17,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pistoke/pistoke/internal/proctest"
 )
 
 // interopCases are the cases every interop client must report as passed.
@@ -81,92 +80,21 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "seedcases-interop")
+	bin, cleanup, err := proctest.Build(".", "seedcases")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	serverBin = filepath.Join(dir, "seedcases")
-	if err := buildServer(serverBin); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	defer cleanup()
+	serverBin = bin
 	return m.Run()
-}
-
-// buildServer builds this package into bin, with the race detector when
-// the tests themselves run with it, so that races in the server under
-// real clients are reported too.
-func buildServer(bin string) error {
-	goTool, err := exec.LookPath("go") // go test puts its own GOROOT/bin first
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	args := []string{"build", "-o", bin}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
-	args = append(args, ".")
-	out, err := exec.Command(goTool, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
-func raceEnabled() bool {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// firstLine is the server's stdout: it delivers the first line once and
-// keeps the rest.
-type firstLine struct {
-	syncBuffer
-	once sync.Once
-	line chan string
-}
-
-func (f *firstLine) Write(p []byte) (int, error) {
-	n, err := f.syncBuffer.Write(p)
-	if first, _, found := strings.Cut(f.String(), "\n"); found {
-		f.once.Do(func() { f.line <- first })
-	}
-	return n, err
 }
 
 type server struct {
 	cmd    *exec.Cmd
 	addr   string // host:port
-	stdout *firstLine
-	stderr *syncBuffer
+	stdout *proctest.Buffer
+	stderr *proctest.Buffer
 	exited chan struct{} // closed when the process has been waited for
 	err    error         // the Wait result, valid once exited is closed
 }
@@ -177,17 +105,13 @@ type server struct {
 func startServer(t *testing.T, flags ...string) *server {
 	t.Helper()
 	s := &server{
-		cmd:    exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, flags...)...),
-		stdout: &firstLine{line: make(chan string, 1)},
-		stderr: new(syncBuffer),
+		cmd:    proctest.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, flags...)...),
+		stdout: new(proctest.Buffer),
+		stderr: new(proctest.Buffer),
 		exited: make(chan struct{}),
 	}
 	s.cmd.Stdout = s.stdout
 	s.cmd.Stderr = s.stderr
-	if _, set := os.LookupEnv("GORACE"); !set {
-		// A race-enabled binary otherwise lingers a second at exit.
-		s.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-	}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +131,7 @@ func startServer(t *testing.T, flags ...string) *server {
 
 	var line string
 	select {
-	case line = <-s.stdout.line:
+	case line = <-s.stdout.FirstLine():
 	case <-s.exited:
 		t.Fatalf("server exited before listening: %v", s.err)
 	case <-time.After(startTimeout):

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/internal/proctest"
 )
 
 const (
@@ -171,7 +172,7 @@ http {
 // nginxProcess is a running nginx master.
 type nginxProcess struct {
 	cmd    *exec.Cmd
-	output *syncBuffer
+	output *proctest.Buffer
 	exited chan struct{}
 	err    error // the Wait result, valid once exited is closed
 }
@@ -182,7 +183,7 @@ func startNginx(t *testing.T, dir string, args []string, listeners []*os.File) *
 	t.Helper()
 	n := &nginxProcess{
 		cmd:    exec.Command(nginxBin, args...),
-		output: new(syncBuffer),
+		output: new(proctest.Buffer),
 		exited: make(chan struct{}),
 	}
 	n.cmd.Stdout, n.cmd.Stderr = n.output, n.output

@@ -97,6 +97,20 @@ func TestTryWriteNotSupported(t *testing.T) {
 	}
 }
 
+// smallBufferPair is tcpPair with small socket buffers, which a test
+// fills quickly by not reading.
+func smallBufferPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	end, peer := tcpPair(t)
+	if err := end.SetWriteBuffer(8 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.SetReadBuffer(8 << 10); err != nil {
+		t.Fatal(err)
+	}
+	return end, peer
+}
+
 // A peer that stops reading fills the socket: tries then return
 // ErrWouldBlock having written nothing, the one that fit only in part is
 // finished by the engine before any later write, and the peer gets every
@@ -105,13 +119,7 @@ func TestTryWriteFullSocket(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("non-blocking writes are implemented on Linux only")
 	}
-	end, peer := tcpPair(t)
-	if err := end.SetWriteBuffer(8 << 10); err != nil {
-		t.Fatal(err)
-	}
-	if err := peer.SetReadBuffer(8 << 10); err != nil {
-		t.Fatal(err)
-	}
+	end, peer := smallBufferPair(t)
 	c := NewConn(end, Config{Role: RoleServer})
 	const size = 1000
 	ms := numbered(t, 4000, size)
@@ -165,13 +173,7 @@ func TestTryWriteWouldBlock(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("non-blocking writes are implemented on Linux only")
 	}
-	end, peer := tcpPair(t)
-	if err := end.SetWriteBuffer(8 << 10); err != nil {
-		t.Fatal(err)
-	}
-	if err := peer.SetReadBuffer(8 << 10); err != nil {
-		t.Fatal(err)
-	}
+	end, peer := smallBufferPair(t)
 	// Fill the socket to the last byte: a write that times out has written
 	// all that fit.
 	filler := make([]byte, 4<<20)

@@ -1,0 +1,196 @@
+package proctest_test
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pistoke/pistoke/internal/proctest"
+)
+
+// writeModule writes a module holding one main package with the given
+// source and returns its directory.
+func writeModule(t *testing.T, src string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"go.mod":  "module example.com/greeter\n\ngo 1.25\n",
+		"main.go": src,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// builtWithRace reports what the go command says of how bin was built.
+func builtWithRace(t *testing.T, bin string) bool {
+	t.Helper()
+	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m %s: %v\n%s", bin, err, out)
+	}
+	return strings.Contains(string(out), "\tbuild\t-race=true\n")
+}
+
+func TestRaceEnabled(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := proctest.RaceEnabled(), builtWithRace(t, self); got != want {
+		t.Errorf("RaceEnabled() = %v; the go command says the test binary was built with -race=%v", got, want)
+	}
+}
+
+func TestBuild(t *testing.T) {
+	t.Parallel()
+	dir := writeModule(t, `package main
+
+import "fmt"
+
+func main() { fmt.Println("greeter listening on 127.0.0.1:1"); fmt.Println("bye") }
+`)
+	bin, cleanup, err := proctest.Build(dir, "greeter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	if got, want := builtWithRace(t, bin), proctest.RaceEnabled(); got != want {
+		t.Errorf("binary built with -race=%v; want %v, as the test binary", got, want)
+	}
+
+	cmd := proctest.Command(bin)
+	stdout := new(proctest.Buffer)
+	cmd.Stdout = stdout
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case line := <-stdout.FirstLine():
+		if line != "greeter listening on 127.0.0.1:1" {
+			t.Errorf("first line %q", line)
+		}
+	default:
+		t.Errorf("no first line; output %q", stdout)
+	}
+
+	cleanup()
+	if _, err := os.Stat(bin); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after cleanup the binary is still there: %v", err)
+	}
+}
+
+func TestBuildError(t *testing.T) {
+	t.Parallel()
+	dir := writeModule(t, "package main\n\nfunc main() { undefinedGreeting() }\n")
+	bin, cleanup, err := proctest.Build(dir, "greeter")
+	var be *proctest.BuildError
+	if !errors.As(err, &be) {
+		t.Fatalf("Build = %q, %v; want a *BuildError", bin, err)
+	}
+	if cleanup != nil {
+		t.Error("Build returned a cleanup function along with its error")
+	}
+	if !strings.Contains(be.Output, "undefinedGreeting") || !strings.Contains(err.Error(), "undefinedGreeting") {
+		t.Errorf("the error does not show the compiler's complaint: %v", err)
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) {
+		t.Errorf("error %v does not wrap the go command's *exec.ExitError", err)
+	}
+}
+
+func TestCommand(t *testing.T) {
+	t.Run("GORACE unset", func(t *testing.T) {
+		t.Setenv("GORACE", "") // restores the variable afterwards
+		os.Unsetenv("GORACE")
+		cmd := proctest.Command("prog", "-v")
+		if !slices.Equal(cmd.Args, []string{"prog", "-v"}) {
+			t.Errorf("Args = %q", cmd.Args)
+		}
+		if len(cmd.Env) == 0 || cmd.Env[len(cmd.Env)-1] != "GORACE=atexit_sleep_ms=0" {
+			t.Errorf("Env does not end with GORACE=atexit_sleep_ms=0: %q", cmd.Env)
+		}
+	})
+	t.Run("GORACE set", func(t *testing.T) {
+		t.Setenv("GORACE", "halt_on_error=1")
+		if cmd := proctest.Command("prog"); cmd.Env != nil {
+			t.Errorf("Env = %q; want the environment inherited as it is", cmd.Env)
+		}
+	})
+}
+
+func TestBufferFirstLine(t *testing.T) {
+	var b proctest.Buffer
+	first := b.FirstLine()
+	for _, piece := range []string{"listen", "ing on", " :80"} {
+		fmt.Fprint(&b, piece)
+		select {
+		case line := <-first:
+			t.Fatalf("first line %q before its newline", line)
+		default:
+		}
+	}
+	fmt.Fprint(&b, "\nready\nmore\n")
+	select {
+	case line := <-first:
+		if line != "listening on :80" {
+			t.Errorf("first line %q; want %q", line, "listening on :80")
+		}
+	default:
+		t.Fatal("no first line after its newline")
+	}
+	fmt.Fprint(&b, "later\n")
+	select {
+	case line := <-b.FirstLine():
+		t.Errorf("a second line came through FirstLine: %q", line)
+	default:
+	}
+	if got, want := b.String(), "listening on :80\nready\nmore\nlater\n"; got != want {
+		t.Errorf("String() = %q; want %q", got, want)
+	}
+}
+
+func TestBufferFirstLineAskedLate(t *testing.T) {
+	var b proctest.Buffer
+	fmt.Fprint(&b, "\nsecond\n")
+	select {
+	case line := <-b.FirstLine():
+		if line != "" {
+			t.Errorf("first line %q; want it empty", line)
+		}
+	default:
+		t.Fatal("no first line after its newline")
+	}
+}
+
+func TestBufferConcurrent(t *testing.T) {
+	var b proctest.Buffer
+	const writers, writes = 4, 100
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for range writes {
+				b.Write([]byte("line\n"))
+				_ = b.String()
+			}
+		})
+	}
+	line := <-b.FirstLine()
+	wg.Wait()
+	if line != "line" {
+		t.Errorf("first line %q", line)
+	}
+	if got, want := b.String(), strings.Repeat("line\n", writers*writes); got != want {
+		t.Errorf("String() holds %d bytes; want %d", len(got), len(want))
+	}
+}
