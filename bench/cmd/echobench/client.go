@@ -3,84 +3,54 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // ctlClient talks to a server's control listener.
 type ctlClient struct {
-	base string
-	hc   *http.Client
+	*harness.ControlClient
 }
 
 func newCtlClient(addr string) *ctlClient {
-	return &ctlClient{base: "http://" + addr, hc: &http.Client{Timeout: 2 * time.Minute}}
-}
-
-func (c *ctlClient) get(path string, v any) error {
-	resp, err := c.hc.Get(c.base + path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("control %s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return &ctlClient{harness.NewControlClient(addr, 2*time.Minute)}
 }
 
 func (c *ctlClient) post(path string) error {
-	resp, err := c.hc.Post(c.base+path, "text/plain", nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("control %s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
-	}
-	return nil
+	return c.Post(context.Background(), path)
 }
 
 func (c *ctlClient) stats() (stats, error) {
 	var s stats
-	err := c.get("/stats", &s)
+	err := c.Get(context.Background(), "/stats", &s)
 	return s, err
 }
 
 func (c *ctlClient) mem() (memory, error) {
 	var m memory
-	err := c.get("/mem", &m)
+	err := c.Get(context.Background(), "/mem", &m)
 	return m, err
 }
 
 // waitActive waits until exactly n socket handlers run in the server.
-// The server has no way to push this, so it is polled, with a deadline.
 func (c *ctlClient) waitActive(n int64, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		s, err := c.stats()
-		if err != nil {
-			return err
-		}
-		if s.Active == n {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("server runs %d socket handlers after %v, want %d", s.Active, timeout, n)
-		}
-		time.Sleep(delay)
+	var s stats
+	err := harness.Poll(context.Background(), timeout, func() (bool, error) {
+		var err error
+		s, err = c.stats()
+		return s.Active == n, err
+	})
+	if errors.Is(err, harness.ErrTimeout) {
+		return fmt.Errorf("server runs %d socket handlers after %v, want %d", s.Active, timeout, n)
 	}
+	return err
 }
 
 // messageType turns the -type flag into a gorilla message type.
@@ -199,23 +169,15 @@ func (p pistokeClient) close() { _ = p.c.Close(pistoke.CloseNormal, "") }
 // overflow the server's accept queue).
 func dialAll(ctx context.Context, dial dialer, url string, n, par int) ([]wsClient, error) {
 	conns := make([]wsClient, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, par)
-	var wg sync.WaitGroup
-	for i := range conns {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			c, err := dial(ctx, url)
-			if err != nil {
-				errs[i] = fmt.Errorf("dial %d: %w", i, err)
-				return
-			}
-			conns[i] = c
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := harness.Parallel(n, par, func(i int) error {
+		c, err := dial(ctx, url)
+		if err != nil {
+			return fmt.Errorf("dial %d: %w", i, err)
+		}
+		conns[i] = c
+		return nil
+	})
+	if err != nil {
 		closeAll(conns)
 		return nil, err
 	}

@@ -1,44 +1,33 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
+
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // config is what the harness measures and how.
 type config struct {
-	conns    int    // connections of the echo load
-	msgs     int    // measured round trips per connection
-	warmup   int    // round trips per connection before measuring
-	size     int    // message size in bytes
-	msgType  string // binary or text
-	client   string // client library of the load
-	rounds   int    // echo rounds per server
-	idle     int    // connections of the idle test, 0 to skip it
-	impls    []string
-	pin      bool   // pin processes to CPUs with taskset
-	profile  string // directory for server profiles, "" for none
-	quick    bool
-	exe      string        // the program to start the processes from
-	timeout  time.Duration // bound on each process
-	progress io.Writer     // where progress goes (stderr)
+	conns   int    // connections of the echo load
+	msgs    int    // measured round trips per connection
+	warmup  int    // round trips per connection before measuring
+	size    int    // message size in bytes
+	msgType string // binary or text
+	client  string // client library of the load
+	rounds  int    // echo rounds per server
+	idle    int    // connections of the idle test, 0 to skip it
+	impls   []string
+	harness.Options
 }
 
-// Settings of -quick: enough to go through every step, too little to
-// mean anything.
+// The settings of -quick: a few connections and round trips, one round
+// per server.
 const (
 	quickConns  = 4
 	quickMsgs   = 300
@@ -47,34 +36,10 @@ const (
 	quickIdle   = 200
 )
 
-func harnessMain(args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseHarnessFlags(args, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	rep, err := runHarness(cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "echobench:", err)
-		return 1
-	}
-	rep.command = "echobench " + strings.Join(args, " ")
-	rep.write(stdout)
-	return 0
-}
-
-func parseHarnessFlags(args []string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet("echobench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: echobench [flags]\n\n"+
-			"Measures server CPU per echoed WebSocket message and idle memory per\n"+
-			"connection for pistoke and gorilla/websocket on 127.0.0.1, and prints a\n"+
-			"markdown report.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
+// parseHarnessFlags reads the settings of the echo and idle
+// measurements from args, with the flag set fs.
+func parseHarnessFlags(fs *flag.FlagSet, args []string) (config, error) {
+	stderr := fs.Output()
 	var cfg config
 	var impls string
 	fs.IntVar(&cfg.conns, "conns", 100, "connections of the echo load")
@@ -86,36 +51,21 @@ func parseHarnessFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.rounds, "rounds", 5, "echo rounds per server, alternating (0 skips the echo test)")
 	fs.IntVar(&cfg.idle, "idle", 10000, "connections of the idle memory test (0 skips it)")
 	fs.StringVar(&impls, "impls", implPistoke+","+implGorilla, "servers to measure, comma-separated")
-	fs.BoolVar(&cfg.pin, "pin", true, "pin the server to CPU 0 and the load to CPU 1 with taskset, when there is one")
-	fs.StringVar(&cfg.profile, "profile", "", "after measuring, profile each server (CPU under load, heap and goroutines when idle) into this directory")
-	fs.BoolVar(&cfg.quick, "quick", false, fmt.Sprintf("smoke run: %d conns × %d msgs, %d round, %d idle conns, unless set otherwise",
-		quickConns, quickMsgs, quickRounds, quickIdle))
-	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up on a process that runs longer than this")
-	if err := fs.Parse(args); err != nil {
+	cfg.AddFlags(fs, harness.OptionsHelp{
+		Pin:     "pin the server to CPU 0 and the load to CPU 1 with taskset, when there is one",
+		Profile: "after measuring, profile each server (CPU under load, heap and goroutines when idle) into this directory",
+		Quick: fmt.Sprintf("smoke run: %d conns × %d msgs, %d round, %d idle conns, unless set otherwise",
+			quickConns, quickMsgs, quickRounds, quickIdle),
+	})
+	quick := map[string]any{
+		"conns":  quickConns,
+		"msgs":   quickMsgs,
+		"warmup": quickWarmup,
+		"rounds": quickRounds,
+		"idle":   quickIdle,
+	}
+	if _, err := cfg.Parse(fs, args, quick); err != nil {
 		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "echobench: unexpected arguments %q\n", fs.Args())
-		return cfg, errors.New("unexpected arguments")
-	}
-	if cfg.quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		for _, q := range []struct {
-			name string
-			p    *int
-			v    int
-		}{
-			{"conns", &cfg.conns, quickConns},
-			{"msgs", &cfg.msgs, quickMsgs},
-			{"warmup", &cfg.warmup, quickWarmup},
-			{"rounds", &cfg.rounds, quickRounds},
-			{"idle", &cfg.idle, quickIdle},
-		} {
-			if !set[q.name] {
-				*q.p = q.v
-			}
-		}
 	}
 	for _, s := range strings.Split(impls, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -140,32 +90,15 @@ func parseHarnessFlags(args []string, stderr io.Writer) (config, error) {
 		fmt.Fprintln(stderr, "echobench: -conns and -msgs must be positive, the other counts not negative")
 		return cfg, errors.New("bad counts")
 	}
-	if cfg.profile != "" {
-		// The server processes write the files; make the place theirs too.
-		abs, err := filepath.Abs(cfg.profile)
-		if err != nil {
-			fmt.Fprintln(stderr, "echobench:", err)
-			return cfg, err
-		}
-		cfg.profile = abs
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(stderr, "echobench:", err)
-		return cfg, err
-	}
-	cfg.exe = exe
-	cfg.progress = stderr
 	return cfg, nil
 }
 
 // report holds every measurement of one run.
 type report struct {
 	cfg              config
-	command          string
 	pinned           bool
 	serverGOMAXPROCS int
-	loadavg          [2]string               // the machine's load average at the start and the end
+	load             harness.LoadAverages
 	echo             map[string][]loadResult // by server, in round order
 	idle             map[string]idleResult
 	profiles         []string
@@ -174,38 +107,38 @@ type report struct {
 func runHarness(cfg config) (*report, error) {
 	// Progress comes from the harness and from its processes' stderr at
 	// once.
-	cfg.progress = &lockedWriter{w: cfg.progress}
-	rep := &report{cfg: cfg, echo: map[string][]loadResult{}, idle: map[string]idleResult{}}
-	rep.loadavg[0] = loadAverage()
-	defer func() { rep.loadavg[1] = loadAverage() }()
-	var serverPin, clientPin []string
-	if cfg.pin && runtime.NumCPU() >= 2 {
-		if ts, err := exec.LookPath("taskset"); err == nil {
-			serverPin, clientPin = []string{ts, "-c", "0"}, []string{ts, "-c", "1"}
-			rep.pinned = true
-		}
+	cfg.Progress = harness.NewLockedWriter(cfg.Progress)
+	l, err := harness.NewLauncher(cfg.Progress)
+	if err != nil {
+		return nil, err
 	}
-	h := &harness{cfg: cfg, serverPin: serverPin, clientPin: clientPin}
+	rep := &report{cfg: cfg, echo: map[string][]loadResult{}, idle: map[string]idleResult{}}
+	rep.load.Start = harness.LoadAverage()
+	defer func() { rep.load.End = harness.LoadAverage() }()
+	if cfg.Pin {
+		rep.pinned = l.Pin()
+	}
+	r := &runner{cfg: cfg, procs: l}
 
 	for round := range cfg.rounds {
 		for _, impl := range cfg.impls {
-			fmt.Fprintf(cfg.progress, "echobench: echo round %d/%d: %s\n", round+1, cfg.rounds, impl)
-			res, procs, err := h.echoRound(impl, "")
+			fmt.Fprintf(cfg.Progress, "echobench: echo round %d/%d: %s\n", round+1, cfg.rounds, impl)
+			res, procs, err := r.echoRound(impl, "")
 			if err != nil {
 				return nil, fmt.Errorf("echo round %d, %s: %w", round+1, impl, err)
 			}
 			rep.serverGOMAXPROCS = procs
 			rep.echo[impl] = append(rep.echo[impl], res)
 			m := float64(res.Messages)
-			fmt.Fprintf(cfg.progress, "echobench:   server CPU %.3f µs/msg, %.2f reads/msg, busy %.0f%%; client CPU %.3f µs/msg\n",
+			fmt.Fprintf(cfg.Progress, "echobench:   server CPU %.3f µs/msg, %.2f reads/msg, busy %.0f%%; client CPU %.3f µs/msg\n",
 				res.cpuPerMsg(), float64(res.ServerReads)/m, 100*float64(res.ServerUser+res.ServerSys)/float64(res.WallNanos),
 				float64(res.ClientNanos)/m/1e3)
 		}
 	}
 	if cfg.idle > 0 {
 		for _, impl := range cfg.impls {
-			fmt.Fprintf(cfg.progress, "echobench: idle memory: %s, %d connections\n", impl, cfg.idle)
-			res, procs, err := h.idleRun(impl, "")
+			fmt.Fprintf(cfg.Progress, "echobench: idle memory: %s, %d connections\n", impl, cfg.idle)
+			res, procs, err := r.idleRun(impl, "")
 			if err != nil {
 				return nil, fmt.Errorf("idle memory, %s: %w", impl, err)
 			}
@@ -213,18 +146,18 @@ func runHarness(cfg config) (*report, error) {
 			rep.idle[impl] = res
 		}
 	}
-	if cfg.profile != "" {
-		if err := os.MkdirAll(cfg.profile, 0o755); err != nil {
+	if cfg.Profile != "" {
+		if err := os.MkdirAll(cfg.Profile, 0o755); err != nil {
 			return nil, err
 		}
 		for _, impl := range cfg.impls {
-			fmt.Fprintf(cfg.progress, "echobench: profiling %s\n", impl)
-			if _, _, err := h.echoRound(impl, cfg.profile); err != nil {
+			fmt.Fprintf(cfg.Progress, "echobench: profiling %s\n", impl)
+			if _, _, err := r.echoRound(impl, cfg.Profile); err != nil {
 				return nil, fmt.Errorf("CPU profile, %s: %w", impl, err)
 			}
 			rep.profiles = append(rep.profiles, impl+"-cpu.pprof")
 			if cfg.idle > 0 {
-				if _, _, err := h.idleRun(impl, cfg.profile); err != nil {
+				if _, _, err := r.idleRun(impl, cfg.Profile); err != nil {
 					return nil, fmt.Errorf("heap profile, %s: %w", impl, err)
 				}
 				rep.profiles = append(rep.profiles, impl+"-heap.pprof", impl+"-goroutine.txt")
@@ -234,168 +167,66 @@ func runHarness(cfg config) (*report, error) {
 	return rep, nil
 }
 
-// harness starts the processes of a measurement.
-type harness struct {
-	cfg                  config
-	serverPin, clientPin []string
+// runner runs the measurements of a harness, each in processes of its
+// own.
+type runner struct {
+	cfg   config
+	procs *harness.Launcher
 }
 
-// serverProc is a running server process.
-type serverProc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	ready
-}
-
-// startServer starts a server process and waits until it listens. With a
-// profile directory, it is ready to write profiles there; with a memory
-// profile rate, it samples allocations that finely (which slows down
-// allocating code, so CPU profiles go without).
-func (h *harness) startServer(ctx context.Context, impl, profileDir string, memRate int) (*serverProc, int, error) {
-	args := []string{"server", "-impl", impl}
+// session starts a server process and runs a client process of the
+// subcommand sub against it, with args, and decodes what the client
+// prints into v. It returns the server's GOMAXPROCS. With a profile
+// directory, the server is ready to write profiles there, and the client
+// has it do so; with a memory profile rate, the server samples
+// allocations that finely (which slows down allocating code, so CPU
+// profiles go without).
+func (r *runner) session(impl, profileDir string, memRate int, v any, sub string, args ...string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
+	defer cancel()
+	sargs := []string{"server", "-impl", impl}
 	if profileDir != "" {
-		args = append(args, "-profiledir", profileDir)
+		sargs = append(sargs, "-profiledir", profileDir)
 	}
 	if memRate != 0 {
-		args = append(args, "-memprofilerate", strconv.Itoa(memRate))
+		sargs = append(sargs, "-memprofilerate", strconv.Itoa(memRate))
 	}
-	cmd := h.command(ctx, h.serverPin, args)
-	stdin, err := cmd.StdinPipe()
+	s, err := r.procs.StartServer(ctx, sargs...)
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, 0, err
-	}
-	s := &serverProc{cmd: cmd, stdin: stdin}
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	if err == nil {
-		err = json.Unmarshal(line, &s.ready)
-	}
-	if err != nil {
-		s.stop()
-		return nil, 0, fmt.Errorf("server did not start: %w", err)
-	}
-	return s, s.GOMAXPROCS, nil
-}
-
-// stop ends the server: it leaves when its stdin closes, and is killed
-// if it does not.
-func (s *serverProc) stop() {
-	s.stdin.Close()
-	done := make(chan struct{})
-	go func() {
-		_ = s.cmd.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// command prepares one of our own processes, pinned by the prefix pin.
-func (h *harness) command(ctx context.Context, pin, args []string) *exec.Cmd {
-	argv := append(append(append([]string(nil), pin...), h.cfg.exe), args...)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	cmd.Stderr = h.cfg.progress
-	cmd.WaitDelay = 10 * time.Second
-	return cmd
-}
-
-// client runs a client process to its end and decodes what it prints.
-func (h *harness) client(ctx context.Context, args []string, v any) error {
-	cmd := h.command(ctx, h.clientPin, args)
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("%s: %w", args[0], err)
-	}
-	return json.Unmarshal(out, v)
-}
-
-func (h *harness) echoRound(impl, profileDir string) (loadResult, int, error) {
-	var res loadResult
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.timeout)
-	defer cancel()
-	s, procs, err := h.startServer(ctx, impl, profileDir, 0)
-	if err != nil {
-		return res, 0, err
-	}
-	defer s.stop()
-	args := []string{"load",
+	defer s.Stop()
+	cargs := append([]string{sub,
 		"-url", "ws://" + s.WS + echoPath,
 		"-ctl", s.Ctl,
-		"-conns", strconv.Itoa(h.cfg.conns),
-		"-msgs", strconv.Itoa(h.cfg.msgs),
-		"-warmup", strconv.Itoa(h.cfg.warmup),
-		"-size", strconv.Itoa(h.cfg.size),
-		"-type", h.cfg.msgType,
-		"-client", h.cfg.client,
-	}
+		"-size", strconv.Itoa(r.cfg.size),
+		"-type", r.cfg.msgType,
+		"-client", r.cfg.client,
+	}, args...)
 	if profileDir != "" {
-		args = append(args, "-profile")
+		cargs = append(cargs, "-profile")
 	}
-	err = h.client(ctx, args, &res)
+	return s.GOMAXPROCS, r.procs.RunJSON(ctx, r.procs.ClientPin, v, cargs...)
+}
+
+// echoRound measures the server impl under the echo load.
+func (r *runner) echoRound(impl, profileDir string) (loadResult, int, error) {
+	var res loadResult
+	procs, err := r.session(impl, profileDir, 0, &res, "load",
+		"-conns", strconv.Itoa(r.cfg.conns),
+		"-msgs", strconv.Itoa(r.cfg.msgs),
+		"-warmup", strconv.Itoa(r.cfg.warmup))
 	return res, procs, err
 }
 
-func (h *harness) idleRun(impl, profileDir string) (idleResult, int, error) {
+// idleRun measures the memory of the server impl with idle connections.
+func (r *runner) idleRun(impl, profileDir string) (idleResult, int, error) {
 	var res idleResult
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.timeout)
-	defer cancel()
 	memRate := 0
 	if profileDir != "" {
 		memRate = 512 // fine enough to see each connection's objects
 	}
-	s, procs, err := h.startServer(ctx, impl, profileDir, memRate)
-	if err != nil {
-		return res, 0, err
-	}
-	defer s.stop()
-	args := []string{"idle",
-		"-url", "ws://" + s.WS + echoPath,
-		"-ctl", s.Ctl,
-		"-conns", strconv.Itoa(h.cfg.idle),
-		"-size", strconv.Itoa(h.cfg.size),
-		"-type", h.cfg.msgType,
-		"-client", h.cfg.client,
-	}
-	if profileDir != "" {
-		args = append(args, "-profile")
-	}
-	err = h.client(ctx, args, &res)
+	procs, err := r.session(impl, profileDir, memRate, &res, "idle",
+		"-conns", strconv.Itoa(r.cfg.idle))
 	return res, procs, err
-}
-
-// lockedWriter serializes writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-// loadAverage returns the system's load averages over 1, 5 and 15
-// minutes, or "" where the system does not say.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"runtime"
 	"time"
+
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // idleResult is what an idle process prints: the server's memory before
@@ -43,22 +44,15 @@ func idleMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "echobench idle:", err)
 		return 2
 	}
-	if err := raiseNoFile(); err != nil {
+	if err := harness.RaiseOpenFileLimit(); err != nil {
 		fmt.Fprintln(stderr, "echobench idle: raising the open file limit:", err)
 	}
-	if lim := noFileLimit(); lim != 0 && lim < uint64(*n)+64 {
+	if lim := harness.OpenFileLimit(); lim != 0 && lim < uint64(*n)+64 {
 		fmt.Fprintf(stderr, "echobench idle: %d connections need more open files than the limit of %d\n", *n, lim)
 		return 1
 	}
 	res, err := idle(dial, *url, newCtlClient(*ctlAddr), *n, typ, makePayload(*size, typ), *profile)
-	if err != nil {
-		fmt.Fprintln(stderr, "echobench idle:", err)
-		return 1
-	}
-	if err := json.NewEncoder(stdout).Encode(res); err != nil {
-		return 1
-	}
-	return 0
+	return harness.Finish(stdout, stderr, "echobench idle", res, err)
 }
 
 func idle(dial dialer, url string, ctl *ctlClient, n, typ int, payload []byte, profile bool) (idleResult, error) {

@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // loadResult is what a load process prints: the server's counters across
@@ -56,18 +57,11 @@ func loadMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "echobench load:", err)
 		return 2
 	}
-	if err := raiseNoFile(); err != nil {
+	if err := harness.RaiseOpenFileLimit(); err != nil {
 		fmt.Fprintln(stderr, "echobench load: raising the open file limit:", err)
 	}
 	res, err := load(dial, *url, newCtlClient(*ctlAddr), *conns, *msgs, *warmup, typ, makePayload(*size, typ), *profile)
-	if err != nil {
-		fmt.Fprintln(stderr, "echobench load:", err)
-		return 1
-	}
-	if err := json.NewEncoder(stdout).Encode(res); err != nil {
-		return 1
-	}
-	return 0
+	return harness.Finish(stdout, stderr, "echobench load", res, err)
 }
 
 func load(dial dialer, url string, ctl *ctlClient, n, msgs, warmup, typ int, payload []byte, profile bool) (loadResult, error) {
@@ -92,7 +86,7 @@ func load(dial dialer, url string, ctl *ctlClient, n, msgs, warmup, typ int, pay
 	if err != nil {
 		return loadResult{}, err
 	}
-	cu0, cs0, err := cpuTime()
+	cu0, cs0, err := harness.CPUTime()
 	if err != nil {
 		return loadResult{}, err
 	}
@@ -102,7 +96,7 @@ func load(dial dialer, url string, ctl *ctlClient, n, msgs, warmup, typ int, pay
 	if err != nil {
 		return loadResult{}, err
 	}
-	cu1, cs1, err := cpuTime()
+	cu1, cs1, err := harness.CPUTime()
 	if err != nil {
 		return loadResult{}, err
 	}
@@ -127,6 +121,6 @@ func load(dial dialer, url string, ctl *ctlClient, n, msgs, warmup, typ int, pay
 		ServerWrites:  after.Writes - before.Writes,
 		Handshakes:    after.Handshakes,
 		WallNanos:     wall.Nanoseconds(),
-		ClientNanos:   (cu1 + cs1) - (cu0 + cs0),
+		ClientNanos:   ((cu1 + cs1) - (cu0 + cs0)).Nanoseconds(),
 	}, nil
 }

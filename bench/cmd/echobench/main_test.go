@@ -2,35 +2,20 @@ package main
 
 import (
 	"bytes"
-	"io"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/pistoke/pistoke/bench/internal/harness/harnesstest"
 )
 
-// TestMain lets the test binary stand in for the command: the harness
-// under test starts its server and client processes from os.Executable,
-// which is this binary, and marks them with childEnv.
-func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
-}
+// TestMain lets the test binary stand in for the command, whose
+// processes the tests start.
+func TestMain(m *testing.M) { harnesstest.Main(m, command.Run) }
 
 // TestQuick runs the whole benchmark in its smoke mode, in processes of
 // its own, and checks that every measurement took place.
 func TestQuick(t *testing.T) {
-	var progress bytes.Buffer
-	cfg, err := parseHarnessFlags([]string{"-quick"}, &progress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.progress = &progress
-	rep, err := runHarness(cfg)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, progress.String())
-	}
+	rep := harnesstest.Run(t, command, "-quick")
 
 	for _, impl := range []string{implPistoke, implGorilla} {
 		rounds := rep.echo[impl]
@@ -72,9 +57,8 @@ func TestQuick(t *testing.T) {
 		t.Errorf("gorilla server counted %d handshakes through middleware it does not have", got)
 	}
 
-	rep.command = "echobench -quick"
 	var out bytes.Buffer
-	rep.write(&out)
+	rep.Write(&out, "echobench -quick")
 	for _, want := range []string{
 		"Command: `echobench -quick`",
 		"| server | CPU µs/msg |",
@@ -94,16 +78,7 @@ func TestQuick(t *testing.T) {
 // TestQuickGorillaClient drives the echo load with the other client
 // library.
 func TestQuickGorillaClient(t *testing.T) {
-	var progress bytes.Buffer
-	cfg, err := parseHarnessFlags([]string{"-quick", "-client", "gorilla", "-idle", "0"}, &progress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.progress = &progress
-	rep, err := runHarness(cfg)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, progress.String())
-	}
+	rep := harnesstest.Run(t, command, "-quick", "-client", "gorilla", "-idle", "0")
 	for _, impl := range []string{implPistoke, implGorilla} {
 		if len(rep.echo[impl]) != 1 || rep.echo[impl][0].Messages != quickConns*quickMsgs {
 			t.Errorf("%s: echo results %+v, want one round of %d messages", impl, rep.echo[impl], quickConns*quickMsgs)
@@ -114,38 +89,12 @@ func TestQuickGorillaClient(t *testing.T) {
 	}
 }
 
-func TestMedian(t *testing.T) {
-	for _, tc := range []struct {
-		in   []float64
-		want float64
-	}{
-		{nil, 0},
-		{[]float64{3}, 3},
-		{[]float64{5, 1, 3}, 3},
-		{[]float64{4, 1, 3, 2}, 2.5},
-	} {
-		in := append([]float64(nil), tc.in...)
-		if got := median(in); got != tc.want {
-			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
-		}
-		for i := range in {
-			if in[i] != tc.in[i] {
-				t.Errorf("median reordered its argument: %v", in)
-			}
-		}
-	}
-}
-
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"-impls", "pistoke,nope"},
-		{"-type", "json"},
-		{"-client", "curl"},
-		{"-conns", "0"},
-		{"stray"},
-	} {
-		if code := run(args, io.Discard, io.Discard); code != 2 {
-			t.Errorf("echobench %s: exit status %d, want 2", strings.Join(args, " "), code)
-		}
-	}
+	harnesstest.UsageErrors(t, command,
+		[]string{"-impls", "pistoke,nope"},
+		[]string{"-type", "json"},
+		[]string{"-client", "curl"},
+		[]string{"-conns", "0"},
+		[]string{"stray"},
+	)
 }

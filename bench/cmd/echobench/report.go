@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"runtime"
-	"slices"
 	"strings"
+
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // The project's goals, which the report says are met or not.
@@ -14,21 +14,6 @@ const (
 	goalIdleBytes   = 10 << 10 // pistoke idle memory per connection
 	goalIdleDisplay = "10 KiB"
 )
-
-// median returns the median of xs (the mean of the middle two for an
-// even count), or 0 for none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
-}
 
 // echoSummary is the median of an echo measurement over its rounds.
 type echoSummary struct {
@@ -60,10 +45,10 @@ func summarize(rs []loadResult) echoSummary {
 		reads = append(reads, float64(r.ServerReads)/m)
 		writes = append(writes, float64(r.ServerWrites)/m)
 	}
-	s.cpu, s.user, s.sys = median(s.rounds), median(user), median(sys)
-	s.allocs, s.bytes, s.rate = median(allocs), median(bytes), median(rate)
-	s.busy, s.client = median(busy), median(client)
-	s.reads, s.writes = median(reads), median(writes)
+	s.cpu, s.user, s.sys = harness.Median(s.rounds), harness.Median(user), harness.Median(sys)
+	s.allocs, s.bytes, s.rate = harness.Median(allocs), harness.Median(bytes), harness.Median(rate)
+	s.busy, s.client = harness.Median(busy), harness.Median(client)
+	s.reads, s.writes = harness.Median(reads), harness.Median(writes)
 	return s
 }
 
@@ -86,26 +71,19 @@ func idlePerConn(before, after memory, n int) perConn {
 
 func kib(b float64) string { return fmt.Sprintf("%.2f KiB", b/1024) }
 
-// write prints the report as markdown.
-func (r *report) write(w io.Writer) {
+// Write prints the report as markdown; command is the command line
+// that produced it.
+func (r *report) Write(w io.Writer, command string) {
 	c := r.cfg
-	fmt.Fprintf(w, "# echobench\n\n")
-	if c.quick {
-		fmt.Fprintf(w, "Smoke run (-quick): the numbers below mean nothing.\n\n")
-	}
-	fmt.Fprintf(w, "Command: `%s`\n\n", strings.TrimSpace(r.command))
+	harness.WriteHeader(w, "echobench", c.Quick, command)
 	fmt.Fprintf(w, "Settings: -conns %d -msgs %d -warmup %d -size %d -type %s -client %s -rounds %d -idle %d -impls %s\n\n",
 		c.conns, c.msgs, c.warmup, c.size, c.msgType, c.client, c.rounds, c.idle, strings.Join(c.impls, ","))
 	pin := "not pinned (no taskset, one CPU, or -pin=false)"
 	if r.pinned {
 		pin = "server pinned to CPU 0, client to CPU 1 (taskset)"
 	}
-	fmt.Fprintf(w, "Machine: %s %s/%s, %d CPUs; %s; server GOMAXPROCS %d.\n\n",
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), pin, r.serverGOMAXPROCS)
-	if r.loadavg[0] != "" {
-		fmt.Fprintf(w, "Load average (1, 5, 15 min) at the start: %s; at the end: %s. Other work on the machine shows up as noise.\n\n",
-			r.loadavg[0], r.loadavg[1])
-	}
+	fmt.Fprintf(w, "Machine: %s; %s; server GOMAXPROCS %d.\n\n", harness.Machine(), pin, r.serverGOMAXPROCS)
+	r.load.Write(w)
 
 	if len(r.echo) > 0 {
 		fmt.Fprintf(w, "## Echo: server CPU per message\n\n")
@@ -136,14 +114,14 @@ func (r *report) write(w io.Writer) {
 		g, okg := sums[implGorilla]
 		if okp && okg && g.cpu > 0 {
 			ratio := p.cpu / g.cpu
-			fmt.Fprintf(w, "pistoke/gorilla server CPU per message: **%.3f** (goal ≤ %.2f: %s)\n\n", ratio, goalCPURatio, met(ratio <= goalCPURatio))
+			fmt.Fprintf(w, "pistoke/gorilla server CPU per message: **%.3f** (goal ≤ %.2f: %s)\n\n", ratio, goalCPURatio, harness.Met(ratio <= goalCPURatio))
 			// Rounds next to each other in time share the machine's
 			// conditions, so their ratios are a second opinion.
 			var pairs []float64
 			for i := range min(len(p.rounds), len(g.rounds)) {
 				pairs = append(pairs, p.rounds[i]/g.rounds[i])
 			}
-			fmt.Fprintf(w, "Median of the per-round ratios (each pistoke round over the gorilla round after it): %.3f\n\n", median(pairs))
+			fmt.Fprintf(w, "Median of the per-round ratios (each pistoke round over the gorilla round after it): %.3f\n\n", harness.Median(pairs))
 		}
 	}
 
@@ -174,19 +152,12 @@ func (r *report) write(w io.Writer) {
 			pc := idlePerConn(res.Before, res.Echoed, res.Conns)
 			worst := max(pc.rss, pc.heapStack)
 			fmt.Fprintf(w, "pistoke idle memory per connection after one echo: RSS %s, heap+stack %s (goal ≤ %s: %s)\n\n",
-				kib(pc.rss), kib(pc.heapStack), goalIdleDisplay, met(worst <= goalIdleBytes))
+				kib(pc.rss), kib(pc.heapStack), goalIdleDisplay, harness.Met(worst <= goalIdleBytes))
 		}
 	}
 
 	if len(r.profiles) > 0 {
 		fmt.Fprintf(w, "## Profiles\n\nWritten to %s: %s. Read them with `go tool pprof -top <file>`.\n",
-			c.profile, strings.Join(r.profiles, ", "))
+			c.Profile, strings.Join(r.profiles, ", "))
 	}
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "**not met**"
 }

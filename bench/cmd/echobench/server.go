@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,12 +13,12 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // The servers under test.
@@ -32,26 +30,12 @@ const (
 // echoPath is where both servers serve their echo endpoint.
 const echoPath = "/echo/"
 
-// ready is the line a server prints on stdout once it listens.
-type ready struct {
-	WS         string `json:"ws"`  // address of the WebSocket listener
-	Ctl        string `json:"ctl"` // address of the control listener
-	GOMAXPROCS int    `json:"gomaxprocs"`
-}
-
 // stats is a server's answer to GET /stats: cumulative counters that a
 // client subtracts across a load phase.
 type stats struct {
-	UserNanos  int64  `json:"user_ns"`
-	SysNanos   int64  `json:"sys_ns"`
-	Mallocs    uint64 `json:"mallocs"`
-	AllocBytes uint64 `json:"alloc_bytes"`
-	NumGC      uint32 `json:"num_gc"`
-	Active     int64  `json:"active"`     // socket handlers running
-	Handshakes int64  `json:"handshakes"` // requests the middleware saw
-	Goroutines int    `json:"goroutines"`
-	Reads      int64  `json:"reads"`  // read system calls
-	Writes     int64  `json:"writes"` // write system calls
+	harness.Usage
+	Active     int64 `json:"active"`     // socket handlers running
+	Handshakes int64 `json:"handshakes"` // requests the middleware saw
 }
 
 // memory is a server's answer to GET /mem, taken after a full collection
@@ -84,7 +68,7 @@ func serverMain(args []string, stdout, stderr io.Writer) int {
 	if *memRate != 0 {
 		runtime.MemProfileRate = *memRate
 	}
-	if err := raiseNoFile(); err != nil {
+	if err := harness.RaiseOpenFileLimit(); err != nil {
 		fmt.Fprintln(stderr, "echobench server: raising the open file limit:", err)
 	}
 	var cnt counters
@@ -93,25 +77,10 @@ func serverMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "echobench server:", err)
 		return 2
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err := harness.Serve(os.Stdin, stdout, h, control(&cnt, *impl, *profileDir)); err != nil {
 		fmt.Fprintln(stderr, "echobench server:", err)
 		return 1
 	}
-	cl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(stderr, "echobench server:", err)
-		return 1
-	}
-	go (&http.Server{Handler: h}).Serve(ln)
-	ctl := &control{cnt: &cnt, impl: *impl, dir: *profileDir}
-	go (&http.Server{Handler: ctl.handler()}).Serve(cl)
-	if err := json.NewEncoder(stdout).Encode(ready{WS: ln.Addr().String(), Ctl: cl.Addr().String(), GOMAXPROCS: runtime.GOMAXPROCS(0)}); err != nil {
-		return 1
-	}
-	// The harness holds our stdin open for as long as it needs us; when
-	// it closes it, or dies, we go.
-	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 0
 }
 
@@ -267,95 +236,37 @@ func authenticate(next http.Handler, cnt *counters) http.Handler {
 	})
 }
 
-// control serves the measurements and profiles of a server process on a
-// listener of its own, so that asking for them costs the server under
-// test nothing but the request itself.
-type control struct {
-	cnt  *counters
-	impl string
-	dir  string
-
-	mu     sync.Mutex
-	cpuOut *os.File
-}
-
-func (c *control) handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
-		user, sys, err := cpuTime()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		reads, writes := syscallCounts()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		writeJSON(w, stats{
-			Reads:      reads,
-			Writes:     writes,
-			UserNanos:  user,
-			SysNanos:   sys,
-			Mallocs:    ms.Mallocs,
-			AllocBytes: ms.TotalAlloc,
-			NumGC:      ms.NumGC,
-			Active:     c.cnt.active.Load(),
-			Handshakes: c.cnt.handshakes.Load(),
-			Goroutines: runtime.NumGoroutine(),
-		})
+// control returns the handler of the control listener of the server
+// impl, whose profiles go to dir ("" for none). It serves the
+// measurements and profiles of the server process on a listener of its
+// own, so that asking for them costs the server under test nothing but
+// the request itself.
+func control(cnt *counters, impl, dir string) http.Handler {
+	mux := harness.NewControl(dir, impl, func(u harness.Usage) any {
+		return stats{Usage: u, Active: cnt.active.Load(), Handshakes: cnt.handshakes.Load()}
 	})
 	mux.HandleFunc("GET /mem", func(w http.ResponseWriter, r *http.Request) {
 		debug.FreeOSMemory() // runs a full collection first
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		rss, err := residentBytes()
+		rss, err := harness.ResidentBytes()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		writeJSON(w, memory{
+		harness.WriteJSON(w, memory{
 			RSS:        rss,
 			HeapInuse:  ms.HeapInuse,
 			StackInuse: ms.StackInuse,
 			HeapObjs:   ms.HeapObjects,
 			Goroutines: runtime.NumGoroutine(),
-			Active:     c.cnt.active.Load(),
+			Active:     cnt.active.Load(),
 		})
-	})
-	mux.HandleFunc("POST /profile/cpu/start", func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.dir == "" || c.cpuOut != nil {
-			http.Error(w, "no profile directory, or a CPU profile is running", http.StatusConflict)
-			return
-		}
-		f, err := os.Create(filepath.Join(c.dir, c.impl+"-cpu.pprof"))
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		c.cpuOut = f
-	})
-	mux.HandleFunc("POST /profile/cpu/stop", func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.cpuOut == nil {
-			http.Error(w, "no CPU profile is running", http.StatusConflict)
-			return
-		}
-		pprof.StopCPUProfile()
-		err := c.cpuOut.Close()
-		c.cpuOut = nil
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-		}
 	})
 	// Heap (in use and allocated) and goroutine profiles of the moment.
 	mux.HandleFunc("POST /profile/heap", func(w http.ResponseWriter, r *http.Request) {
-		if c.dir == "" {
-			http.Error(w, "no profile directory", http.StatusConflict)
+		if dir == "" {
+			http.Error(w, harness.ErrNoProfileDir.Error(), http.StatusConflict)
 			return
 		}
 		runtime.GC()
@@ -366,7 +277,7 @@ func (c *control) handler() http.Handler {
 			{"heap", "-heap.pprof", 0},
 			{"goroutine", "-goroutine.txt", 1},
 		} {
-			if err := writeProfile(filepath.Join(c.dir, c.impl+p.file), p.name, p.debug); err != nil {
+			if err := writeProfile(filepath.Join(dir, impl+p.file), p.name, p.debug); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
@@ -387,11 +298,6 @@ func writeProfile(path, name string, debug int) error {
 	return f.Close()
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // quietLog keeps per-connection events (opened, closed) out of the
 // benchmark's output; the gorilla server logs nothing either.
-var quietLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+var quietLog = harness.Logger(slog.LevelWarn)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // errNoBroker reports that the program of a broker is not installed.
@@ -61,8 +64,7 @@ func startBroker(kind string, pin []string) (*broker, error) {
 		args = []string{"-a", "127.0.0.1", "-p", p}
 		b.url = "nats://127.0.0.1:" + p
 	}
-	argv := append(append(append([]string(nil), pin...), prog), args...)
-	b.cmd = exec.Command(argv[0], argv[1:]...)
+	b.cmd = harness.PinnedCommand(context.Background(), pin, prog, args...)
 	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
 	if err := b.cmd.Start(); err != nil {
 		return nil, err

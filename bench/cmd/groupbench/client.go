@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // clientConfig is what a client process measures.
@@ -61,18 +62,11 @@ func clientMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "groupbench client:", err)
 		return 2
 	}
-	if err := raiseNoFile(); err != nil {
+	if err := harness.RaiseOpenFileLimit(); err != nil {
 		fmt.Fprintln(stderr, "groupbench client: raising the open file limit:", err)
 	}
 	res, err := measure(cfg, label, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "groupbench client:", err)
-		return 1
-	}
-	if err := json.NewEncoder(stdout).Encode(res); err != nil {
-		return 1
-	}
-	return 0
+	return harness.Finish(stdout, stderr, "groupbench client", res, err)
 }
 
 // waitLimit bounds the wait for a trial's deliveries, for a flood whose

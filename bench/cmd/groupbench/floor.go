@@ -1,19 +1,19 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // floorResult is what the floor subcommand measures: how long it takes
@@ -51,19 +51,12 @@ func floorMain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	res, err := measureFloor(*members, *size, *rounds)
-	if err != nil {
-		fmt.Fprintln(stderr, "groupbench floor:", err)
-		return 1
-	}
-	if err := json.NewEncoder(stdout).Encode(res); err != nil {
-		return 1
-	}
-	return 0
+	return harness.Finish(stdout, stderr, "groupbench floor", res, err)
 }
 
 func measureFloor(members, size, rounds int) (floorResult, error) {
 	res := floorResult{Members: members, Size: size, Goroutines: runtime.GOMAXPROCS(0)}
-	if err := raiseNoFile(); err != nil {
+	if err := harness.RaiseOpenFileLimit(); err != nil {
 		return res, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -71,28 +64,16 @@ func measureFloor(members, size, rounds int) (floorResult, error) {
 		return res, err
 	}
 	defer l.Close()
-	exe, err := os.Executable()
+	self, err := harness.NewLauncher(os.Stderr)
 	if err != nil {
 		return res, err
 	}
-	peer := exec.Command(exe, "floor", "-peer", l.Addr().String(), "-members", strconv.Itoa(members))
-	peer.Env = append(os.Environ(), childEnv+"=1")
-	peer.Stderr = os.Stderr
-	stdin, err := peer.StdinPipe()
+	peer, err := harness.Start(self.Command(context.Background(), nil,
+		"floor", "-peer", l.Addr().String(), "-members", strconv.Itoa(members)))
 	if err != nil {
 		return res, err
 	}
-	stdout, err := peer.StdoutPipe()
-	if err != nil {
-		return res, err
-	}
-	if err := peer.Start(); err != nil {
-		return res, err
-	}
-	defer func() {
-		stdin.Close()
-		_ = peer.Wait()
-	}()
+	defer peer.Stop(time.Minute)
 	writers := make([]net.Conn, 0, members)
 	defer func() {
 		for _, c := range writers {
@@ -106,7 +87,7 @@ func measureFloor(members, size, rounds int) (floorResult, error) {
 		}
 		writers = append(writers, w)
 	}
-	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+	if _, err := peer.Stdout().ReadString('\n'); err != nil {
 		return res, fmt.Errorf("peer: %w", err)
 	}
 	// A server frame of a binary message: a 2- or 4-byte header, then
@@ -116,7 +97,7 @@ func measureFloor(members, size, rounds int) (floorResult, error) {
 		frame = make([]byte, 4+size)
 	}
 	walls := make([]float64, 0, rounds)
-	u0, s0, err := cpuTime()
+	u0, s0, err := harness.CPUTime()
 	if err != nil {
 		return res, err
 	}
@@ -144,7 +125,7 @@ func measureFloor(members, size, rounds int) (floorResult, error) {
 			}
 		}
 	}
-	u1, s1, err := cpuTime()
+	u1, s1, err := harness.CPUTime()
 	if err != nil {
 		return res, err
 	}
@@ -157,7 +138,7 @@ func measureFloor(members, size, rounds int) (floorResult, error) {
 // floorPeer dials n sockets to addr, says so on stdout, and holds them,
 // unread, until stdin closes.
 func floorPeer(addr string, n int, stdout io.Writer) error {
-	if err := raiseNoFile(); err != nil {
+	if err := harness.RaiseOpenFileLimit(); err != nil {
 		return err
 	}
 	conns := make([]net.Conn, 0, n)

@@ -39,42 +39,27 @@
 package main
 
 import (
-	"fmt"
-	"io"
 	"os"
+
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
-// childEnv marks the processes the harness starts. The command ignores
-// it, but a test binary standing in for the command uses it to run main
-// instead of the tests.
-const childEnv = "GROUPBENCH_CHILD"
-
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+// command is the program: the harness and its processes.
+var command = &harness.Command[config, *report]{
+	Name: "groupbench",
+	About: "Measures the fan-out of a groups hub: one publisher, one group, N member\n" +
+		"sockets on 127.0.0.1; sustained deliveries a second, server CPU per\n" +
+		"delivery and delivery latency, for each backend. Prints a markdown report.",
+	Parse:   parseHarnessFlags,
+	Measure: runHarness,
+	Subcommands: map[string]harness.Main{
+		"server": serverMain,
+		"client": clientMain,
+		"probe":  probeMain,
+		"floor":  floorMain,
+	},
 }
 
-// run dispatches to a subcommand and returns the exit status.
-func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "server":
-			return serverMain(args[1:], stdout, stderr)
-		case "client":
-			return clientMain(args[1:], stdout, stderr)
-		case "probe":
-			return probeMain(args[1:], stdout, stderr)
-		case "floor":
-			return floorMain(args[1:], stdout, stderr)
-		case "run":
-			args = args[1:]
-		case "help":
-			args = []string{"-h"}
-		default:
-			if len(args[0]) > 0 && args[0][0] != '-' {
-				fmt.Fprintf(stderr, "groupbench: unknown subcommand %q\n", args[0])
-				return 2
-			}
-		}
-	}
-	return harnessMain(args, stdout, stderr)
+func main() {
+	os.Exit(command.Run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -2,41 +2,26 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pistoke/pistoke/bench/internal/harness/harnesstest"
 )
 
-// TestMain lets the test binary stand in for the command: the harness
-// under test starts its server and client processes from os.Executable,
-// which is this binary, and marks them with childEnv.
-func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
-}
+// TestMain lets the test binary stand in for the command, whose
+// processes the tests start.
+func TestMain(m *testing.M) { harnesstest.Main(m, command.Run) }
 
 // quickRun runs the harness in its smoke mode with extra flags and
 // returns its report and the report's text.
 func quickRun(t *testing.T, args ...string) (*report, string) {
 	t.Helper()
-	var progress bytes.Buffer
-	cfg, err := parseHarnessFlags(append([]string{"-quick"}, args...), &progress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.progress = &progress
-	rep, err := runHarness(cfg)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, progress.String())
-	}
-	rep.command = "groupbench -quick " + strings.Join(args, " ")
+	rep := harnesstest.Run(t, command, append([]string{"-quick"}, args...)...)
 	var out bytes.Buffer
-	rep.write(&out)
+	rep.Write(&out, "groupbench -quick "+strings.Join(args, " "))
 	return rep, out.String()
 }
 
@@ -240,37 +225,15 @@ func TestTrialLatency(t *testing.T) {
 	}
 }
 
-func TestMedian(t *testing.T) {
-	for _, tc := range []struct {
-		in   []float64
-		want float64
-	}{
-		{nil, 0},
-		{[]float64{3}, 3},
-		{[]float64{5, 1, 3}, 3},
-		{[]float64{4, 1, 3, 2}, 2.5},
-	} {
-		if got := median(tc.in); got != tc.want {
-			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"-backends", "local,kafka"},
-		{"-members", "0"},
-		{"-members", "ten"},
-		{"-sizes", "16"},
-		{"-rounds", "0"},
-		{"-duration", "0s"},
-		{"stray"},
-	} {
-		if code := run(args, io.Discard, io.Discard); code != 2 {
-			t.Errorf("groupbench %s: exit status %d, want 2", strings.Join(args, " "), code)
-		}
-	}
-	if code := run([]string{"nosuch"}, io.Discard, io.Discard); code != 2 {
-		t.Errorf("unknown subcommand: exit status %d, want 2", code)
-	}
+	harnesstest.UsageErrors(t, command,
+		[]string{"-backends", "local,kafka"},
+		[]string{"-members", "0"},
+		[]string{"-members", "ten"},
+		[]string{"-sizes", "16"},
+		[]string{"-rounds", "0"},
+		[]string{"-duration", "0s"},
+		[]string{"stray"},
+		[]string{"nosuch"},
+	)
 }

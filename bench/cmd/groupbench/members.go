@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // member is one client socket in the group and what arrived on it.
@@ -41,23 +41,15 @@ func newMembers() *members {
 // not run during a trial.
 func (ms *members) dial(ctx context.Context, wsURL string, n, par int) error {
 	list := make([]*member, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, par)
-	var wg sync.WaitGroup
-	for i := range list {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			c, _, err := pistoke.Dial(ctx, wsURL, nil)
-			if err != nil {
-				errs[i] = fmt.Errorf("dial: %w", err)
-				return
-			}
-			list[i] = &member{c: c}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := harness.Parallel(n, par, func(i int) error {
+		c, _, err := pistoke.Dial(ctx, wsURL, nil)
+		if err != nil {
+			return fmt.Errorf("dial: %w", err)
+		}
+		list[i] = &member{c: c}
+		return nil
+	})
+	if err != nil {
 		for _, m := range list {
 			if m != nil {
 				_ = m.c.Close(pistoke.CloseNormal, "")
@@ -137,15 +129,8 @@ func (ms *members) await(want int64, settle, limit time.Duration) {
 // close closes every socket with a closing handshake and waits for the
 // readers to end.
 func (ms *members) close() {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 256)
-	for _, m := range ms.list {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			_ = m.c.Close(pistoke.CloseNormal, "")
-		})
-	}
-	wg.Wait()
+	_ = harness.Parallel(len(ms.list), 256, func(i int) error {
+		return ms.list[i].c.Close(pistoke.CloseNormal, "")
+	})
 	ms.wg.Wait()
 }

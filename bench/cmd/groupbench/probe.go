@@ -9,10 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // A probe is a process holding a few of the group's sockets, which the
@@ -100,45 +101,31 @@ func probeMain(args []string, stdout, stderr io.Writer) int {
 
 // probeProc is a running probe process.
 type probeProc struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Reader
+	*harness.Process
 }
 
 // startProbe starts a probe process on the group at wsURL. It inherits
 // the client's CPU affinity.
 func startProbe(wsURL string, settle, limit time.Duration, stderr io.Writer) (*probeProc, error) {
-	exe, err := os.Executable()
+	self, err := harness.NewLauncher(stderr)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "probe", "-url", wsURL, "-settle", settle.String(), "-limit", limit.String())
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	cmd.Stderr = stderr
-	in, err := cmd.StdinPipe()
+	p, err := harness.Start(self.Command(context.Background(), nil,
+		"probe", "-url", wsURL, "-settle", settle.String(), "-limit", limit.String()))
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return &probeProc{cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
+	return &probeProc{p}, nil
 }
 
 // call sends a command and returns the probe's answer.
 func (p *probeProc) call(format string, a ...any) (probeReply, error) {
 	var r probeReply
-	if _, err := fmt.Fprintf(p.in, format+"\n", a...); err != nil {
+	if _, err := fmt.Fprintf(p.Stdin(), format+"\n", a...); err != nil {
 		return r, fmt.Errorf("probe: %w", err)
 	}
-	line, err := p.out.ReadBytes('\n')
-	if err == nil {
-		err = json.Unmarshal(line, &r)
-	}
+	err := p.ReadJSON(&r)
 	if err == nil && r.Err != "" {
 		err = errors.New(r.Err)
 	}
@@ -150,17 +137,4 @@ func (p *probeProc) call(format string, a ...any) (probeReply, error) {
 
 // close ends the probe: it leaves when its stdin closes, and is killed
 // if it does not.
-func (p *probeProc) close() {
-	p.in.Close()
-	done := make(chan struct{})
-	go func() {
-		_ = p.cmd.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-}
+func (p *probeProc) close() { p.Stop(30 * time.Second) }

@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"runtime"
-	"slices"
 	"strings"
+
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // The project's goals, which the report says are met or not.
@@ -14,21 +14,6 @@ const (
 	goalP99        = 50e6  // ns, p99 delivery latency with goalP99Members members
 	goalP99Members = 10000 // the member count the latency goal is about
 )
-
-// median returns the median of xs (the mean of the middle two for an
-// even count), or 0 for none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
-}
 
 // summary is the median of each figure over several trials.
 type summary struct {
@@ -89,19 +74,19 @@ func summarize(ts []trial) summary {
 			allocs = append(allocs, float64(t.ServerMallocs)/float64(t.Delivered))
 		}
 	}
-	s.rate, s.msgRate, s.cpu, s.perCore = median(rate), median(msgRate), median(cpu), median(perCore)
-	s.user, s.writes = median(user), median(writes)
-	s.busy, s.client, s.clientBusy = median(busy), median(client), median(clientBusy)
+	s.rate, s.msgRate, s.cpu, s.perCore = harness.Median(rate), harness.Median(msgRate), harness.Median(cpu), harness.Median(perCore)
+	s.user, s.writes = harness.Median(user), harness.Median(writes)
+	s.busy, s.client, s.clientBusy = harness.Median(busy), harness.Median(client), harness.Median(clientBusy)
 	s.broker = -1
 	if len(broker) > 0 {
-		s.broker = median(broker)
+		s.broker = harness.Median(broker)
 	}
-	s.p50, s.p99, s.mx = median(p50), median(p99), median(mx)
+	s.p50, s.p99, s.mx = harness.Median(p50), harness.Median(p99), harness.Median(mx)
 	s.probeP50, s.probeP99, s.probeMax = -1, -1, -1
 	if len(pmax) > 0 {
-		s.probeP50, s.probeP99, s.probeMax = median(pp50), median(pp99), median(pmax)
+		s.probeP50, s.probeP99, s.probeMax = harness.Median(pp50), harness.Median(pp99), harness.Median(pmax)
 	}
-	s.lost, s.hubDropped, s.allocs = median(lost), median(drops), median(allocs)
+	s.lost, s.hubDropped, s.allocs = harness.Median(lost), harness.Median(drops), harness.Median(allocs)
 	return s
 }
 
@@ -123,27 +108,21 @@ func (r *report) rows() []row {
 	return rows
 }
 
-// write prints the report as markdown.
-func (r *report) write(w io.Writer) {
+// Write prints the report as markdown; command is the command line
+// that produced it.
+func (r *report) Write(w io.Writer, command string) {
 	c := r.cfg
-	fmt.Fprintf(w, "# groupbench\n\n")
-	if c.quick {
-		fmt.Fprintf(w, "Smoke run (-quick): the numbers below mean nothing.\n\n")
-	}
-	fmt.Fprintf(w, "Command: `%s`\n\n", strings.TrimSpace(r.command))
-	fmt.Fprintf(w, "Settings: -backends %s -members %s -sizes %s -duration %v -rounds %d -start %.0f -steps %d -probes %d -queue %d -flood=%t\n\n",
-		strings.Join(c.backends, ","), joinInts(c.members), joinInts(c.sizes), c.duration, c.rounds, c.start, c.steps, c.probes, c.queue, c.flood)
+	harness.WriteHeader(w, "groupbench", c.Quick, command)
+	fmt.Fprintf(w, "Settings: -backends %s -members %s -sizes %s -duration %v -rounds %d -start %.0f -steps %d -probes %d -queue %d -server-procs %d -flood=%t\n\n",
+		strings.Join(c.backends, ","), joinInts(c.members), joinInts(c.sizes), c.duration, c.rounds, c.start, c.steps, c.probes, c.queue, c.serverProcs, c.flood)
 	pin := "not pinned (no taskset, one CPU, or -pin=false)"
 	if r.pinned {
 		pin = "server pinned to CPU 0; client, probe and broker to CPU 1 (taskset)"
 	}
-	fmt.Fprintf(w, "Machine: %s %s/%s, %d CPUs; %s; server GOMAXPROCS %d. "+
+	fmt.Fprintf(w, "Machine: %s; %s; server GOMAXPROCS %d. "+
 		"The publisher is a goroutine of the server process.\n\n",
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), pin, r.serverGOMAXPROCS)
-	if r.loadavg[0] != "" {
-		fmt.Fprintf(w, "Load average (1, 5, 15 min) at the start: %s; at the end: %s. Other work on the machine shows up as noise.\n\n",
-			r.loadavg[0], r.loadavg[1])
-	}
+		harness.Machine(), pin, r.serverGOMAXPROCS)
+	r.load.Write(w)
 	for _, b := range c.backends {
 		if why, ok := r.skipped[b]; ok {
 			fmt.Fprintf(w, "Backend %s not measured: %s.\n\n", b, why)
@@ -251,13 +230,13 @@ func (r *report) write(w io.Writer) {
 			any = true
 			s := summarize(x.sr.Measured)
 			fmt.Fprintf(w, "- in-process, %d members, %d B, sustained rate: %.0f deliveries per server core-second (goal ≥ %.0f: %s)\n",
-				x.members, x.sr.Size, s.perCore, goalPerCore, met(s.perCore >= goalPerCore))
+				x.members, x.sr.Size, s.perCore, goalPerCore, harness.Met(s.perCore >= goalPerCore))
 		}
 		if len(x.sr.Flood) > 0 {
 			any = true
 			s := summarize(x.sr.Flood)
 			fmt.Fprintf(w, "- in-process, %d members, %d B, flood: %.0f deliveries per server core-second (goal ≥ %.0f: %s)\n",
-				x.members, x.sr.Size, s.perCore, goalPerCore, met(s.perCore >= goalPerCore))
+				x.members, x.sr.Size, s.perCore, goalPerCore, harness.Met(s.perCore >= goalPerCore))
 		}
 	}
 	for _, x := range rows {
@@ -271,7 +250,7 @@ func (r *report) write(w io.Writer) {
 			p99, who = s.p99, "client"
 		}
 		fmt.Fprintf(w, "- %s, %d members, %d B, sustained rate: p99 latency (%s) %s (goal ≤ %s: %s)%s\n",
-			x.backend, x.members, x.sr.Size, who, ms(int64(p99)), ms(goalP99), met(p99 <= goalP99), r.floorNote(x.members))
+			x.backend, x.members, x.sr.Size, who, ms(int64(p99)), ms(goalP99), harness.Met(p99 <= goalP99), r.floorNote(x.members))
 		if len(x.sr.Half) > 0 {
 			s := summarize(x.sr.Half)
 			p99, who := s.probeP99, "members"
@@ -279,7 +258,7 @@ func (r *report) write(w io.Writer) {
 				p99, who = s.p99, "client"
 			}
 			fmt.Fprintf(w, "- %s, %d members, %d B, half the sustained rate: p99 latency (%s) %s (goal ≤ %s: %s)\n",
-				x.backend, x.members, x.sr.Size, who, ms(int64(p99)), ms(goalP99), met(p99 <= goalP99))
+				x.backend, x.members, x.sr.Size, who, ms(int64(p99)), ms(goalP99), harness.Met(p99 <= goalP99))
 		}
 	}
 	if !any {
@@ -289,7 +268,7 @@ func (r *report) write(w io.Writer) {
 
 	if len(r.profiles) > 0 {
 		fmt.Fprintf(w, "## Profiles\n\nServer CPU profiles written to %s: %s. Read them with `go tool pprof -top <file>`.\n",
-			c.profile, strings.Join(r.profiles, ", "))
+			c.Profile, strings.Join(r.profiles, ", "))
 	}
 }
 
@@ -328,11 +307,4 @@ func pct(f float64) string {
 		return "0"
 	}
 	return fmt.Sprintf("%.2f%%", 100*f)
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "**not met**"
 }

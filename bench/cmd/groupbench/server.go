@@ -2,24 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"regexp"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/bench/internal/harness"
 	"github.com/pistoke/pistoke/groups"
 )
 
@@ -29,25 +24,12 @@ const groupName = "bench"
 // memberPath is where the server serves the members' sockets.
 const memberPath = "/group/"
 
-// ready is the line a server prints on stdout once it listens.
-type ready struct {
-	WS         string `json:"ws"`  // address of the WebSocket listener
-	Ctl        string `json:"ctl"` // address of the control listener
-	GOMAXPROCS int    `json:"gomaxprocs"`
-}
-
 // serverStats is a server's answer to GET /stats: cumulative counters
 // that the client subtracts across a trial.
 type serverStats struct {
-	UserNanos  int64  `json:"user_ns"`
-	SysNanos   int64  `json:"sys_ns"`
-	Mallocs    uint64 `json:"mallocs"`
-	AllocBytes uint64 `json:"alloc_bytes"`
-	NumGC      uint32 `json:"num_gc"`
-	Writes     int64  `json:"writes"`  // write system calls
-	Joined     int64  `json:"joined"`  // sockets in the group
-	Dropped    int64  `json:"dropped"` // Hub.Dropped
-	Goroutines int    `json:"goroutines"`
+	harness.Usage
+	Joined  int64 `json:"joined"`  // sockets in the group
+	Dropped int64 `json:"dropped"` // Hub.Dropped
 }
 
 func serverMain(args []string, stdout, stderr io.Writer) int {
@@ -57,10 +39,14 @@ func serverMain(args []string, stdout, stderr io.Writer) int {
 	url := fs.String("url", "", "broker URL of the redis and nats backends")
 	queue := fs.Int("queue", 0, "groups.Options.QueueSize (0: the default)")
 	profileDir := fs.String("profiledir", "", "directory for CPU profiles requested over the control listener")
+	procs := fs.Int("procs", 0, "GOMAXPROCS of the server, set before the hub starts its writers (0: Go's default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := raiseNoFile(); err != nil {
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
+	if err := harness.RaiseOpenFileLimit(); err != nil {
 		fmt.Fprintln(stderr, "groupbench server: raising the open file limit:", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -97,66 +83,24 @@ func serve(hub *groups.Hub, profileDir string, stdout, stderr io.Writer) int {
 			}
 		}
 	}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	ctl := control(hub, &joined, profileDir)
+	if err := harness.Serve(os.Stdin, stdout, pistoke.Handler(mux, pistoke.Options{Logger: quietLog}), ctl); err != nil {
 		fmt.Fprintln(stderr, "groupbench server:", err)
 		return 1
 	}
-	cl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(stderr, "groupbench server:", err)
-		return 1
-	}
-	go (&http.Server{Handler: pistoke.Handler(mux, pistoke.Options{Logger: quietLog})}).Serve(ln)
-	ctl := &control{hub: hub, joined: &joined, dir: profileDir, pub: &publisher{hub: hub, next: 1}}
-	go (&http.Server{Handler: ctl.handler()}).Serve(cl)
-	if err := json.NewEncoder(stdout).Encode(ready{WS: ln.Addr().String(), Ctl: cl.Addr().String(), GOMAXPROCS: runtime.GOMAXPROCS(0)}); err != nil {
-		return 1
-	}
-	// The harness holds our stdin open for as long as it needs us; when
-	// it closes it, or dies, we go.
-	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 0
 }
 
-// control serves the measurements, the publisher and the profiles of a
-// server process on a listener of its own, so that asking for them costs
-// the hub nothing but the request itself.
-type control struct {
-	hub    *groups.Hub
-	joined *atomic.Int64
-	dir    string
-	pub    *publisher
-
-	mu     sync.Mutex
-	cpuOut *os.File
-}
-
-// profileName is what a profile may be called: it becomes a file name.
-var profileName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-
-func (c *control) handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
-		user, sys, err := cpuTime()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		writeJSON(w, serverStats{
-			UserNanos:  user,
-			SysNanos:   sys,
-			Mallocs:    ms.Mallocs,
-			AllocBytes: ms.TotalAlloc,
-			NumGC:      ms.NumGC,
-			Writes:     writeCalls(),
-			Joined:     c.joined.Load(),
-			Dropped:    c.hub.Dropped(),
-			Goroutines: runtime.NumGoroutine(),
-		})
+// control returns the handler of the control listener of a server
+// around hub, with joined sockets in the group, whose profiles go to
+// dir ("" for none). It serves the measurements, the publisher and the
+// profiles of the server process on a listener of its own, so that
+// asking for them costs the hub nothing but the request itself.
+func control(hub *groups.Hub, joined *atomic.Int64, dir string) http.Handler {
+	mux := harness.NewControl(dir, "", func(u harness.Usage) any {
+		return serverStats{Usage: u, Joined: joined.Load(), Dropped: hub.Dropped()}
 	})
+	pub := &publisher{hub: hub, next: 1}
 	// POST /publish?rate=R&duration=D&size=S publishes S-byte messages to
 	// the group, R a second for D (R = 0: as fast as the hub takes them),
 	// and answers when the last Publish has returned.
@@ -169,52 +113,15 @@ func (c *control) handler() http.Handler {
 			http.Error(w, fmt.Sprintf("want rate ≥ 0, a duration > 0 and size ≥ %d", minSize), http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, c.pub.run(r.Context(), rate, d, size))
-	})
-	mux.HandleFunc("POST /profile/cpu/start", func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		name := r.URL.Query().Get("name")
-		if c.dir == "" || c.cpuOut != nil || !profileName.MatchString(name) {
-			http.Error(w, "no profile directory, a CPU profile is running, or no valid name", http.StatusConflict)
-			return
-		}
-		f, err := os.Create(filepath.Join(c.dir, name+"-cpu.pprof"))
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		c.cpuOut = f
-	})
-	mux.HandleFunc("POST /profile/cpu/stop", func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.cpuOut == nil {
-			http.Error(w, "no CPU profile is running", http.StatusConflict)
-			return
-		}
-		pprof.StopCPUProfile()
-		err := c.cpuOut.Close()
-		c.cpuOut = nil
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-		}
+		harness.WriteJSON(w, pub.run(r.Context(), rate, d, size))
 	})
 	return mux
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // quietLog keeps per-connection events out of the benchmark's output.
-var quietLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+var quietLog = harness.Logger(slog.LevelWarn)
 
 // hubLog leaves out the hub's warnings too: the benchmark overloads
 // members on purpose and counts what they miss, so a warning per slow
 // member would only bury the report.
-var hubLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+var hubLog = harness.Logger(slog.LevelError)

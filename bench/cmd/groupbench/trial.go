@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // trial is one publishing run and what it delivered.
@@ -151,13 +154,13 @@ func (d *driver) run(ctx context.Context, kind string, size int, rate float64, d
 	if err != nil {
 		return t, err
 	}
-	cu0, cs0, err := cpuTime()
+	cu0, cs0, err := harness.CPUTime()
 	if err != nil {
 		return t, err
 	}
-	var b0 int64
+	var b0 time.Duration
 	if d.brokerPID > 0 {
-		b0, err = processCPU(d.brokerPID)
+		b0, err = harness.ProcessCPU(d.brokerPID)
 		if err != nil {
 			return t, fmt.Errorf("broker CPU time: %w", err)
 		}
@@ -199,16 +202,16 @@ func (d *driver) run(ctx context.Context, kind string, size int, rate float64, d
 	if err != nil {
 		return t, err
 	}
-	cu1, cs1, err := cpuTime()
+	cu1, cs1, err := harness.CPUTime()
 	if err != nil {
 		return t, err
 	}
 	if d.brokerPID > 0 {
-		b1, err := processCPU(d.brokerPID)
+		b1, err := harness.ProcessCPU(d.brokerPID)
 		if err != nil {
 			return t, fmt.Errorf("broker CPU time: %w", err)
 		}
-		t.BrokerNS = b1 - b0
+		t.BrokerNS = (b1 - b0).Nanoseconds()
 	}
 	del1, missed1, bad1 := d.ms.totals()
 	t.Delivered = del1 - del0 + probe.Delivered
@@ -224,7 +227,7 @@ func (d *driver) run(ctx context.Context, kind string, size int, rate float64, d
 	t.ServerMallocs = int64(s1.Mallocs - s0.Mallocs)
 	t.ServerGCs = int64(s1.NumGC - s0.NumGC)
 	t.ServerWrites = s1.Writes - s0.Writes
-	t.ClientNS = (cu1 + cs1) - (cu0 + cs0)
+	t.ClientNS = ((cu1 + cs1) - (cu0 + cs0)).Nanoseconds()
 	t.P50NS, t.P99NS, t.MaxNS = lat.all.quantile(0.50), lat.all.quantile(0.99), lat.all.max.Load()
 	t.EarlyP50NS, t.LateP50NS = lat.early.quantile(0.50), lat.late.quantile(0.50)
 	onSchedule := float64(t.PublishNS) <= scheduleSlack*float64(dur)+float64(10*time.Millisecond)
@@ -361,11 +364,11 @@ func (d *driver) profile(ctx context.Context, cfg clientConfig, sr sizeResult) (
 	}
 	for _, r := range runs {
 		name := fmt.Sprintf("%s-%d-%s", cfg.profile, sr.Size, r.name)
-		if err := d.ctl.do(ctx, "POST", "/profile/cpu/start", url.Values{"name": {name}}, nil); err != nil {
+		if err := d.ctl.Do(ctx, http.MethodPost, "/profile/cpu/start", url.Values{"name": {name}}, nil); err != nil {
 			return names, err
 		}
 		_, err := d.run(ctx, "profile", sr.Size, r.rate, cfg.duration)
-		if serr := d.ctl.do(ctx, "POST", "/profile/cpu/stop", nil, nil); err == nil {
+		if serr := d.ctl.Post(ctx, "/profile/cpu/stop"); err == nil {
 			err = serr
 		}
 		if err != nil {
