@@ -156,10 +156,10 @@ func TestClusterKilledNode(t *testing.T) {
 		}
 
 		victim := nodes[1]
-		if err := victim.cmd.Process.Kill(); err != nil {
+		if err := victim.Cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
-		<-victim.exited
+		<-victim.Exited()
 		for _, s := range []*server{nodes[0], nodes[2]} {
 			took := awaitPresence(t, s, "lobby", []string{"ann", "cid"}, b.ttl)
 			t.Logf("killed node's members gone from %s's presence after %v", s.addr, took.Round(time.Millisecond))

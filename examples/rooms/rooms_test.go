@@ -260,7 +260,7 @@ func TestBadRequests(t *testing.T) {
 func TestSIGTERMDrains(t *testing.T) {
 	s := startServer(t)
 	m := join(t, s, "r", "ann")
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := s.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	_, err := m.receive()
@@ -268,7 +268,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != pistoke.CloseGoingAway {
 		t.Errorf("socket saw %v, want close 1001", err)
 	}
-	if err := s.waitExit(t); err != nil {
+	if err := s.Wait(t, stopTimeout); err != nil {
 		t.Errorf("exit after SIGTERM: %v, want status 0", err)
 	}
 }

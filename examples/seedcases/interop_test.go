@@ -76,67 +76,24 @@ const (
 var serverBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
+	os.Exit(proctest.BuildAndRun(m, ".", "seedcases", &serverBin))
 }
 
-func runTests(m *testing.M) int {
-	bin, cleanup, err := proctest.Build(".", "seedcases")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer cleanup()
-	serverBin = bin
-	return m.Run()
-}
-
+// server is a seedcases server process and where it listens.
 type server struct {
-	cmd    *exec.Cmd
-	addr   string // host:port
-	stdout *proctest.Buffer
-	stderr *proctest.Buffer
-	exited chan struct{} // closed when the process has been waited for
-	err    error         // the Wait result, valid once exited is closed
+	*proctest.Process
+	addr string // host:port
 }
 
-// startServer starts the server on a free port, with extra flags, and waits until it says
-// where it listens. The process is stopped when the test ends; its log is
-// shown if the test failed, and a data race it reported fails the test.
+// startServer starts the server on a free port, with extra flags, and
+// waits until it says where it listens. The process is interrupted when
+// the test ends; its log is shown if the test failed, and a data race it
+// reported fails the test.
 func startServer(t *testing.T, flags ...string) *server {
 	t.Helper()
-	s := &server{
-		cmd:    proctest.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, flags...)...),
-		stdout: new(proctest.Buffer),
-		stderr: new(proctest.Buffer),
-		exited: make(chan struct{}),
-	}
-	s.cmd.Stdout = s.stdout
-	s.cmd.Stderr = s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		s.stop(t)
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.stderr.String())
-		}
-		if strings.Contains(s.stderr.String(), "WARNING: DATA RACE") {
-			t.Errorf("the server reported a data race:\n%s", s.stderr.String())
-		}
-	})
-
-	var line string
-	select {
-	case line = <-s.stdout.FirstLine():
-	case <-s.exited:
-		t.Fatalf("server exited before listening: %v", s.err)
-	case <-time.After(startTimeout):
-		t.Fatalf("server did not say where it listens within %v", startTimeout)
-	}
+	cmd := proctest.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, flags...)...)
+	p := proctest.Start(t, cmd, &proctest.Options{Signal: os.Interrupt, StopTimeout: stopTimeout, CheckRaces: true})
+	line := p.FirstLine(t, startTimeout)
 	rawURL, ok := strings.CutPrefix(line, listenPrefix)
 	if !ok {
 		t.Fatalf("first line of output = %q; want %q followed by the URL", line, listenPrefix)
@@ -148,26 +105,7 @@ func startServer(t *testing.T, flags ...string) *server {
 	if host, port, err := net.SplitHostPort(u.Host); err != nil || host != "127.0.0.1" || port == "0" {
 		t.Fatalf("listening URL %q: want 127.0.0.1 and the real port", rawURL)
 	}
-	s.addr = u.Host
-	return s
-}
-
-// stop interrupts the server and waits for it, killing it if it does not
-// exit in time.
-func (s *server) stop(t *testing.T) {
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-	case <-time.After(stopTimeout):
-		t.Errorf("server still running %v after SIGINT; killing it", stopTimeout)
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
+	return &server{Process: p, addr: u.Host}
 }
 
 // runClient runs an interop client against a fresh server and checks
@@ -246,8 +184,8 @@ var compressedFlags = []string{"-compress", "-v", "debug"}
 // compression (both clients offer it by default).
 func expectCompressed(t *testing.T, s *server) {
 	t.Helper()
-	s.stop(t)
-	log := s.stderr.String()
+	s.Stop(t)
+	log := s.Stderr.String()
 	if !strings.Contains(log, "compressed=true") || strings.Contains(log, "compressed=false") {
 		t.Errorf("not every socket negotiated permessage-deflate; server log:\n%s", log)
 	}
@@ -286,16 +224,11 @@ func TestServerExitsOnSignal(t *testing.T) {
 			conn := openSocket(t, s.addr)
 			defer conn.Close()
 
-			if err := s.cmd.Process.Signal(sig); err != nil {
+			if err := s.Cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-s.exited:
-			case <-time.After(stopTimeout):
-				t.Fatalf("server still running %v after %v", stopTimeout, sig)
-			}
-			if s.err != nil {
-				t.Errorf("server exited with %v after %v; want status 0", s.err, sig)
+			if err := s.Wait(t, stopTimeout); err != nil {
+				t.Errorf("server exited with %v after %v; want status 0", err, sig)
 			}
 			// The open socket ends with the process, with or without a
 			// close frame; only a read that still waits is wrong.

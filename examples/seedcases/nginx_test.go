@@ -169,72 +169,44 @@ http {
 	return d
 }
 
-// nginxProcess is a running nginx master.
-type nginxProcess struct {
-	cmd    *exec.Cmd
-	output *proctest.Buffer
-	exited chan struct{}
-	err    error // the Wait result, valid once exited is closed
-}
-
 // startNginx runs nginx in the foreground with the given listening
-// sockets, and stops it gracefully (SIGQUIT) when the test ends.
-func startNginx(t *testing.T, dir string, args []string, listeners []*os.File) *nginxProcess {
+// sockets, and stops it gracefully (SIGQUIT) when the test ends, which
+// it must not end before.
+func startNginx(t *testing.T, dir string, args []string, listeners []*os.File) *proctest.Process {
 	t.Helper()
-	n := &nginxProcess{
-		cmd:    exec.Command(nginxBin, args...),
-		output: new(proctest.Buffer),
-		exited: make(chan struct{}),
-	}
-	n.cmd.Stdout, n.cmd.Stderr = n.output, n.output
-	n.cmd.ExtraFiles = listeners
+	defer func() {
+		for _, f := range listeners {
+			f.Close()
+		}
+	}()
+	cmd := exec.Command(nginxBin, args...)
+	output := new(proctest.Buffer)
+	cmd.Stdout, cmd.Stderr = output, output
+	cmd.ExtraFiles = listeners
 	// nginx takes over the sockets named in $NGINX, as in its own binary
 	// upgrade; ExtraFiles start at descriptor 3.
 	fds := ""
 	for i := range listeners {
 		fds += fmt.Sprintf("%d;", 3+i)
 	}
-	n.cmd.Env = append(os.Environ(), "NGINX="+fds)
-	err := n.cmd.Start()
-	for _, f := range listeners {
-		f.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		n.err = n.cmd.Wait()
-		close(n.exited)
-	}()
+	cmd.Env = append(os.Environ(), "NGINX="+fds)
+	// nginx reports no data races: Start's check stays off.
+	n := proctest.Start(t, cmd, &proctest.Options{Signal: syscall.SIGQUIT, StopTimeout: stopTimeout})
 	t.Cleanup(func() {
-		n.stop(t)
+		select {
+		case <-n.Exited():
+			t.Errorf("nginx exited before the test ended: %v", n.Err())
+		default:
+			if err := n.Stop(t); err != nil {
+				t.Errorf("nginx exited with %v after SIGQUIT", err)
+			}
+		}
 		if t.Failed() {
 			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx output:\n%s\nnginx error log:\n%s", n.output.String(), log)
+			t.Logf("nginx error log:\n%s", log)
 		}
 	})
 	return n
-}
-
-// stop asks nginx to finish gracefully and waits for it.
-func (n *nginxProcess) stop(t *testing.T) {
-	select {
-	case <-n.exited:
-		t.Errorf("nginx exited before the test ended: %v", n.err)
-		return
-	default:
-	}
-	n.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-n.exited:
-		if n.err != nil {
-			t.Errorf("nginx exited with %v after SIGQUIT", n.err)
-		}
-	case <-time.After(stopTimeout):
-		t.Errorf("nginx still running %v after SIGQUIT; killing it", stopTimeout)
-		n.cmd.Process.Kill()
-		<-n.exited
-	}
 }
 
 // userDirective runs nginx's workers as the current user. The directive
@@ -332,13 +304,8 @@ func expectGoingAway(t *testing.T, ws *pistoke.Conn, name string) {
 // its drain is over.
 func waitExit(t *testing.T, s *server, name string) {
 	t.Helper()
-	select {
-	case <-s.exited:
-		if s.err != nil {
-			t.Errorf("%s exited with %v after SIGTERM; want status 0", name, s.err)
-		}
-	case <-time.After(drainTimeout + stopTimeout):
-		t.Fatalf("%s still running %v after SIGTERM with -drain %v", name, drainTimeout+stopTimeout, drainTimeout)
+	if err := s.Wait(t, drainTimeout+stopTimeout); err != nil {
+		t.Errorf("%s exited with %v after SIGTERM; want status 0", name, err)
 	}
 }
 
@@ -421,7 +388,7 @@ func TestNginxDrain(t *testing.T) {
 		sockets = append(sockets, ws)
 	}
 	for _, s := range []*server{d.a, d.b} {
-		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := s.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -456,7 +423,7 @@ func TestNginxRollingRestart(t *testing.T) {
 	}
 	watched, unread := on[d.a.addr][0], on[d.a.addr][1]
 
-	if err := d.a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := d.a.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	expectGoingAway(t, watched, "the first socket on the stopped instance")

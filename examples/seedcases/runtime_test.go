@@ -83,7 +83,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	rawSocket(t, s, "/echo/")
 
 	start := time.Now()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := s.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	for i, ws := range clients {
@@ -96,13 +96,8 @@ func TestSIGTERMDrains(t *testing.T) {
 	if st := handshakeStatus(t, s, "/echo/"); st != http.StatusServiceUnavailable {
 		t.Errorf("handshake during the drain: %d, want 503", st)
 	}
-	select {
-	case <-s.exited:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the server did not exit after its drain")
-	}
-	if s.err != nil {
-		t.Fatalf("exit after SIGTERM: %v, want status 0", s.err)
+	if err := s.Wait(t, 15*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
 	}
 	t.Logf("drain with a stubborn client took %v", time.Since(start).Round(time.Millisecond))
 }

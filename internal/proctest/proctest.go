@@ -1,11 +1,12 @@
 // Package proctest supports tests that drive programs as real processes:
-// it builds a package into a binary, collects what the running program
-// writes, and hands over the first line it prints, which is where the
-// servers in this repository say where they listen.
+// it builds a package into a binary, runs it for the length of a test,
+// collects what it writes, and hands over the first line it prints,
+// which is where the servers in this repository say where they listen.
 package proctest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +48,31 @@ func Build(dir, name string) (bin string, cleanup func(), err error) {
 		return "", nil, &BuildError{Args: args, Output: string(out), Err: err}
 	}
 	return bin, func() { os.RemoveAll(tmp) }, nil
+}
+
+// TestingM is what BuildAndRun needs of a *testing.M.
+type TestingM interface {
+	Run() (code int)
+}
+
+// BuildAndRun serves a TestMain whose tests run the program they test.
+// It builds the main package in dir into a binary called name, as Build
+// does, stores the binary's path in *bin, runs the tests and removes the
+// binary. It returns the code for os.Exit: the tests' own, or 1 if the
+// build failed, which it reports on standard error.
+//
+//	func TestMain(m *testing.M) {
+//		os.Exit(proctest.BuildAndRun(m, ".", "rooms", &serverBin))
+//	}
+func BuildAndRun(m TestingM, dir, name string, bin *string) int {
+	path, cleanup, err := Build(dir, name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	*bin = path
+	return m.Run()
 }
 
 // goTool returns the go command. The go command puts its own GOROOT/bin
@@ -135,7 +161,7 @@ func (b *Buffer) String() string {
 // the buffer, without its newline, once that line is complete. Servers
 // print where they listen on their first line, so a test waits on this
 // channel, alongside the process's exit and a deadline, before it
-// connects.
+// connects, as Process.FirstLine does.
 //
 // Every call returns the same channel, which receives a single value:
 // only one receive gets the line.

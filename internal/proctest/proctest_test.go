@@ -194,3 +194,64 @@ func TestBufferConcurrent(t *testing.T) {
 		t.Errorf("String() holds %d bytes; want %d", len(got), len(want))
 	}
 }
+
+// testingM is a proctest.TestingM whose tests are a function.
+type testingM func() int
+
+func (f testingM) Run() int { return f() }
+
+func TestBuildAndRun(t *testing.T) {
+	t.Parallel()
+	dir := writeModule(t, "package main\n\nfunc main() {}\n")
+	var bin string
+	ran := false
+	code := proctest.BuildAndRun(testingM(func() int {
+		ran = true
+		if _, err := os.Stat(bin); err != nil {
+			t.Errorf("while the tests run, the binary is not there: %v", err)
+		}
+		return 3
+	}), dir, "greeter", &bin)
+	if !ran {
+		t.Fatal("BuildAndRun did not run the tests")
+	}
+	if code != 3 {
+		t.Errorf("BuildAndRun = %d; want 3, the tests' code", code)
+	}
+	if name := strings.TrimSuffix(filepath.Base(bin), ".exe"); name != "greeter" {
+		t.Errorf("binary %s; want it called greeter", bin)
+	}
+	if _, err := os.Stat(bin); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after the tests the binary is still there: %v", err)
+	}
+}
+
+// TestBuildAndRunBuildError swaps os.Stderr, so it must not run in
+// parallel with other tests.
+func TestBuildAndRunBuildError(t *testing.T) {
+	dir := writeModule(t, "package main\n\nfunc main() { undefinedGreeting() }\n")
+	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	saved := os.Stderr
+	os.Stderr = stderr
+	var bin string
+	code := proctest.BuildAndRun(testingM(func() int {
+		t.Error("the tests ran without their binary")
+		return 0
+	}), dir, "greeter", &bin)
+	os.Stderr = saved
+
+	if code != 1 || bin != "" {
+		t.Errorf("BuildAndRun = %d and set the binary to %q; want 1 and nothing", code, bin)
+	}
+	report, err := os.ReadFile(stderr.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(report), "undefinedGreeting") {
+		t.Errorf("standard error %q does not show the compiler's complaint", report)
+	}
+}
