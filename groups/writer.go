@@ -72,15 +72,13 @@ func (w *writer) run(h *Hub) {
 			}
 			clear(work)
 		}
-		if cap(batch) > 4*h.size {
-			batch = nil // a burst is over; do not hold its slice
-		}
 	}
 }
 
 // write sends what m has queued, if its socket takes it without waiting;
 // otherwise a drainer goroutine takes over m. batch is scratch space,
-// returned for reuse.
+// returned for reuse; it never holds more than a queue, QueueSize
+// pointers.
 func (m *Membership) write(w *writer, batch []*pistoke.PreparedMessage) []*pistoke.PreparedMessage {
 	m.mu.Lock()
 	if m.stopped || m.q.n == 0 {
