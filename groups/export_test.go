@@ -15,3 +15,13 @@ func MemberCount(h *Hub, group string) int {
 	defer g.mu.RUnlock()
 	return len(g.members)
 }
+
+// SetWriteHook makes every hub's writers call f before they write for a
+// member, until the test ends.
+func SetWriteHook(t interface{ Cleanup(func()) }, f func()) {
+	testHookWrite = f
+	t.Cleanup(func() { testHookWrite = nil })
+}
+
+// WriteChunk is how many members a writer takes at a time.
+const WriteChunk = writeChunk

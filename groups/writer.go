@@ -17,57 +17,102 @@ import (
 // member and message, keeps a fan-out to thousands of sockets down to
 // little more than its write system calls, and spreads it over the CPUs.
 type writer struct {
+	h    *Hub
+	next *writer // the writer woken to help when this one has a backlog
+
 	mu   sync.Mutex
-	list []*Membership // members with messages to write
-	wake chan struct{} // signalled when list becomes non-empty
+	list []*Membership // members with messages to write, from list[head]
+	head int
+	wake chan struct{} // signalled when members are added
 }
+
+// writeChunk is how many members a writer takes from a list at a time.
+// What a writer has taken only it can write; what it leaves in its list
+// another writer that ran out of work takes over. So when the system
+// preempts a writer's thread in the middle of a large fan-out, at most
+// this many members wait for it.
+const writeChunk = 64
 
 // startWriters starts the hub's writers, one per CPU the process may use.
 func (h *Hub) startWriters() {
 	n := runtime.GOMAXPROCS(0)
 	h.writers = make([]*writer, n)
 	for i := range h.writers {
-		w := &writer{wake: make(chan struct{}, 1)}
-		h.writers[i] = w
+		h.writers[i] = &writer{h: h, wake: make(chan struct{}, 1)}
+	}
+	for i, w := range h.writers {
+		w.next = h.writers[(i+1)%n]
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
-			w.run(h)
+			w.run()
 		}()
 	}
 }
 
-// add schedules members for writing.
+// add schedules members for writing. A backlog longer than a chunk also
+// wakes the next writer, which helps if it has nothing of its own.
 func (w *writer) add(ms ...*Membership) {
 	w.mu.Lock()
 	w.list = append(w.list, ms...)
+	backlog := len(w.list)-w.head > writeChunk
 	w.mu.Unlock()
+	signal(w.wake)
+	if backlog && w.next != w {
+		signal(w.next.wake)
+	}
+}
+
+// testHookWrite, when set, runs before a writer writes for a member: a
+// test holds a writer up with it.
+var testHookWrite func()
+
+func signal(c chan struct{}) {
 	select {
-	case w.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
 
-// run writes for the scheduled members until the hub closes. Members
-// still behind after their turn go to the back of the list, so that one
-// busy member does not starve the rest.
-func (w *writer) run(h *Hub) {
+// take moves up to writeChunk members from w's list to dst.
+func (w *writer) take(dst []*Membership) []*Membership {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	end := min(w.head+writeChunk, len(w.list))
+	dst = append(dst, w.list[w.head:end]...)
+	clear(w.list[w.head:end])
+	w.head = end
+	if w.head == len(w.list) {
+		w.list, w.head = w.list[:0], 0
+	}
+	return dst
+}
+
+// run writes for the scheduled members until the hub closes: its own
+// first, then those other writers have not got round to. Members still
+// behind after their turn go to the back of a list, so that one busy
+// member does not starve the rest.
+func (w *writer) run() {
 	var work []*Membership
 	var batch []*pistoke.PreparedMessage
 	for {
 		select {
 		case <-w.wake:
-		case <-h.ctx.Done():
+		case <-w.h.ctx.Done():
 			return
 		}
 		for {
-			w.mu.Lock()
-			work, w.list = w.list, work[:0]
-			w.mu.Unlock()
+			work = w.take(work[:0])
+			for o := w.next; len(work) == 0 && o != w; o = o.next {
+				work = o.take(work)
+			}
 			if len(work) == 0 {
 				break
 			}
 			for _, m := range work {
+				if testHookWrite != nil {
+					testHookWrite()
+				}
 				batch = m.write(w, batch)
 			}
 			clear(work)

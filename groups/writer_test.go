@@ -2,9 +2,13 @@ package groups_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pistoke/pistoke/groups"
 )
@@ -39,5 +43,60 @@ func TestPausedMemberCatchesUp(t *testing.T) {
 	}
 	if d := s.hub.Dropped(); d != 0 {
 		t.Errorf("hub dropped %d messages with room in every queue", d)
+	}
+}
+
+// A writer the system holds up keeps only the members it has taken: the
+// other writers write for the rest of its list.
+func TestWritersShareABacklog(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // the hub starts one writer per P
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	var held atomic.Bool
+	groups.SetWriteHook(t, func() {
+		if held.CompareAndSwap(false, true) {
+			<-release // the first writer to write stops here, holding its chunk
+		}
+	})
+	s := newTestServer(t, nil)
+	t.Cleanup(free) // before the hub closes, which waits for its writers
+	const members = 4 * groups.WriteChunk
+	clients := make([]*client, members)
+	for i := range clients {
+		clients[i] = s.dial(t, "g", "m"+strconv.Itoa(i), "")
+	}
+	if err := s.hub.PublishText(context.Background(), "g", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	// Everyone but the held writer's chunk receives while it is held.
+	got := make(chan int, members)
+	for i, c := range clients {
+		go func() {
+			if msg, err := c.tryReceive(); err == nil && msg == "hello" {
+				got <- i
+			} else {
+				got <- -1
+			}
+		}()
+	}
+	received := 0
+	for received < members-groups.WriteChunk {
+		select {
+		case i := <-got:
+			if i < 0 {
+				t.Fatal("a member did not receive the message")
+			}
+			received++
+		case <-time.After(receiveTimeout):
+			t.Fatalf("%d of %d members received while one writer was held; want all but its chunk of %d", received, members, groups.WriteChunk)
+		}
+	}
+	free()
+	for received < members {
+		if i := <-got; i < 0 {
+			t.Fatal("a member did not receive the message after the writer went on")
+		}
+		received++
 	}
 }
