@@ -1,7 +1,6 @@
 package devserver
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -36,24 +35,21 @@ func startServe(t *testing.T, opts Options) *served {
 	logs := new(proctest.Buffer)
 	opts.Logger = slog.New(NewLogHandler(logs, &LogOptions{Level: slog.LevelDebug, Color: ColorNever, OmitTime: true}))
 	h := testApp(opts.Logger)
-	pr, pw := io.Pipe()
-	opts.Stdout = pw
+	stdout := new(proctest.Buffer)
+	opts.Stdout = stdout
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() {
-		err := Serve(ctx, h, opts)
-		pw.CloseWithError(err)
-		errc <- err
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
+	go func() { errc <- Serve(ctx, h, opts) }()
+	var line string
+	select {
+	case line = <-stdout.FirstLine():
+	case err := <-errc:
 		cancel()
-		t.Fatalf("no listening line: %v (Serve: %v)", err, <-errc)
+		t.Fatalf("no listening line (Serve: %v)", err)
 	}
-	go io.Copy(io.Discard, pr)
 	url, ok := strings.CutPrefix(strings.TrimSpace(line), ListeningPrefix)
 	if !ok {
 		t.Fatalf("listening line %q does not start with %q", line, ListeningPrefix)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"io/fs"
 	"net/http"
@@ -36,24 +35,20 @@ var (
 	cliOnce sync.Once
 	cliPath string
 	cliErr  error
-	cliDir  string
+	cliDir  string // removed by TestMain
 )
 
-// buildCLI builds the pistoke command once for all tests.
+// buildCLI builds the pistoke command once for all tests, with the race
+// detector under go test -race.
 func buildCLI(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("the go command is not in PATH")
 	}
 	cliOnce.Do(func() {
-		cliDir, cliErr = os.MkdirTemp("", "pistoke-cli-")
-		if cliErr != nil {
-			return
-		}
-		cliPath = filepath.Join(cliDir, "pistoke"+exeSuffix)
-		out, err := exec.Command("go", "build", "-o", cliPath, ".").CombinedOutput()
-		if err != nil {
-			cliErr = &buildError{out: string(out), err: err}
+		cliPath, _, cliErr = proctest.Build(".", "pistoke")
+		if cliErr == nil {
+			cliDir = filepath.Dir(cliPath)
 		}
 	})
 	if cliErr != nil {
@@ -61,13 +56,6 @@ func buildCLI(t *testing.T) string {
 	}
 	return cliPath
 }
-
-type buildError struct {
-	out string
-	err error
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
 // copyApp copies examples/devapp into a module of its own and returns its
 // directory.
@@ -126,70 +114,32 @@ func edit(t *testing.T, name, old, new string) {
 
 // cli is a running pistoke command.
 type cli struct {
-	cmd    *exec.Cmd
+	proc   *proctest.Process
 	url    string
 	stderr *proctest.Buffer
-	done   chan error
 }
 
 // startCLI runs pistoke with args in dir and waits for its listening
 // line.
 func startCLI(t *testing.T, dir string, args ...string) *cli {
 	t.Helper()
-	c := &cli{cmd: exec.Command(buildCLI(t), args...), stderr: new(proctest.Buffer), done: make(chan error, 1)}
-	c.cmd.Dir = dir
-	c.cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "NO_COLOR=1")
-	c.cmd.Stderr = c.stderr
-	stdout, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	cmd := proctest.Command(buildCLI(t), args...)
+	cmd.Dir = dir
+	cmd.Env = append(cmd.Environ(), "GOFLAGS=-mod=mod", "NO_COLOR=1")
+	p := proctest.Start(t, cmd, &proctest.Options{Signal: syscall.SIGINT, StopTimeout: time.Minute, CheckRaces: true})
+	line := p.FirstLine(t, 3*time.Minute)
+	url, ok := strings.CutPrefix(line, devserver.ListeningPrefix)
+	if !ok {
+		t.Fatalf("pistoke %s printed %q; want its listening line", strings.Join(args, " "), line)
 	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), devserver.ListeningPrefix); ok {
-				select {
-				case lines <- u:
-				default:
-				}
-			}
-		}
-		close(lines)
-		c.done <- c.cmd.Wait()
-	}()
-	t.Cleanup(func() { c.stop(t) })
-	timeout := time.NewTimer(3 * time.Minute)
-	defer timeout.Stop()
-	select {
-	case u, ok := <-lines:
-		if !ok {
-			t.Fatalf("pistoke %s ended without listening:\n%s", strings.Join(args, " "), c.stderr)
-		}
-		c.url = u
-	case <-timeout.C:
-		t.Fatalf("pistoke %s did not listen:\n%s", strings.Join(args, " "), c.stderr)
-	}
-	return c
+	return &cli{proc: p, url: url, stderr: p.Stderr}
 }
 
 // stop interrupts the command as Ctrl-C would and returns its exit
 // status.
 func (c *cli) stop(t *testing.T) int {
 	t.Helper()
-	_ = c.cmd.Process.Signal(syscall.SIGINT) // fails harmlessly once it has exited
-	select {
-	case err := <-c.done:
-		c.done <- err
-		return exitStatus(err)
-	case <-time.After(time.Minute):
-		_ = c.cmd.Process.Kill()
-		t.Errorf("pistoke did not stop on SIGINT:\n%s", c.stderr)
-		return -1
-	}
+	return exitStatus(c.proc.Stop(t))
 }
 
 // httpGet fetches url as a browser would and returns the status and body.

@@ -19,12 +19,10 @@ import (
 
 // browser is Chromium driven by e2e/devserver-reload.mjs.
 type browser struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	out   *bufio.Reader
-	done  chan error
-	stder *proctest.Buffer
+	t    *testing.T
+	proc *proctest.Process
+	in   io.WriteCloser
+	out  *bufio.Reader
 }
 
 // answer is the driver's reply to a command.
@@ -49,25 +47,23 @@ func startBrowser(t *testing.T) *browser {
 	if _, err := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core")); err != nil {
 		requireTool(t, "playwright-core", "run npm ci in e2e/")
 	}
-	b := &browser{t: t, cmd: exec.Command(node, "devserver-reload.mjs"), done: make(chan error, 1), stder: &proctest.Buffer{}}
-	b.cmd.Dir = e2e
-	b.cmd.Stderr = b.stder
-	if b.in, err = b.cmd.StdinPipe(); err != nil {
+	cmd := exec.Command(node, "devserver-reload.mjs")
+	cmd.Dir = e2e
+	b := &browser{t: t}
+	if b.in, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := b.cmd.StdoutPipe()
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.out = bufio.NewReader(stdout)
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	b.proc = proctest.Start(t, cmd, nil)
 	t.Cleanup(func() {
 		b.in.Close() // the driver quits at the end of its input
-		err := b.cmd.Wait()
-		if err != nil {
-			t.Errorf("browser driver: %v\n%s", err, b.stder)
+		<-b.proc.Exited()
+		if err := b.proc.Err(); err != nil {
+			t.Errorf("browser driver: %v\n%s", err, b.proc.Stderr)
 		}
 	})
 	return b
@@ -82,11 +78,11 @@ func (b *browser) do(cmd map[string]any) answer {
 		b.t.Fatal(err)
 	}
 	if _, err := b.in.Write(append(line, '\n')); err != nil {
-		b.t.Fatalf("browser driver: %v\n%s", err, b.stder)
+		b.t.Fatalf("browser driver: %v\n%s", err, b.proc.Stderr)
 	}
 	reply, err := b.out.ReadBytes('\n')
 	if err != nil {
-		b.t.Fatalf("browser driver gave no answer to %s: %v\n%s", line, err, b.stder)
+		b.t.Fatalf("browser driver gave no answer to %s: %v\n%s", line, err, b.proc.Stderr)
 	}
 	var a answer
 	if err := json.Unmarshal(reply, &a); err != nil {

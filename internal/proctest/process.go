@@ -34,7 +34,8 @@ type Options struct {
 }
 
 // Process is a program a test runs with Start. It lives until the test
-// ends, or until the test stops it or the program exits by itself.
+// ends, or until the test stops or kills it or the program exits by
+// itself.
 type Process struct {
 	// Cmd is the started command. Tests send it signals of their own
 	// through Cmd.Process.
@@ -158,7 +159,19 @@ func (p *Process) Stop(t testing.TB) error {
 	case <-p.exited:
 	case <-time.After(p.opts.StopTimeout):
 		t.Errorf("%s still running %v after signal %q; killing it", p.name, p.opts.StopTimeout, p.opts.Signal)
-		p.Cmd.Process.Kill()
+		p.Kill()
+	}
+	return p.err
+}
+
+// Kill kills the process at once, as a crash would, waits for it to exit
+// and returns what Err returns then. A test kills a server to see how its
+// clients take the loss; killing a process that has exited does nothing.
+func (p *Process) Kill() error {
+	select {
+	case <-p.exited:
+	default:
+		p.Cmd.Process.Kill() // fails harmlessly if the process has just exited
 		<-p.exited
 	}
 	return p.err

@@ -199,10 +199,41 @@ func TestProcessStopKills(t *testing.T) {
 		err = p.Stop(r)
 	})
 	r.expect(t, "killing it")
-	var exitErr *exec.ExitError
-	if !errors.As(err, &exitErr) || exitErr.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+	if !killed(err) {
 		t.Errorf("Stop = %v; want the process killed", err)
 	}
+}
+
+// killed reports whether err says that SIGKILL ended the process.
+func killed(err error) bool {
+	var exitErr *exec.ExitError
+	return errors.As(err, &exitErr) && exitErr.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL
+}
+
+func TestProcessKill(t *testing.T) {
+	t.Parallel()
+	r := newRecorder(t)
+	// The process would outlast its stop signal: only a kill ends it.
+	cmd := shell(t, "trap '' INT; echo ready; exec sleep 60")
+	var p *proctest.Process
+	r.run(func() {
+		p = proctest.Start(r, cmd, nil)
+		p.FirstLine(r, time.Minute) // the trap is set
+	})
+	err := p.Kill()
+	if !killed(err) {
+		t.Errorf("Kill = %v; want the process killed", err)
+	}
+	select {
+	case <-p.Exited():
+	default:
+		t.Error("Exited is open after Kill returned")
+	}
+	if again := p.Kill(); again != err {
+		t.Errorf("second Kill = %v; want %v again", again, err)
+	}
+	r.finish()
+	r.expect(t) // the cleanup finds the process gone
 }
 
 func TestProcessFirstLine(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -129,10 +130,30 @@ func RaceEnabled() bool {
 // exec.Cmd's Stdout or Stderr and read it with String at any time. It is
 // safe for concurrent use, and its zero value is an empty buffer.
 type Buffer struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	first chan string // receives the first line; made on demand
-	seen  bool        // whether the first line is complete
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	lines   int          // the length of the complete lines in buf
+	waiting []lineWaiter // channels still waiting for their line
+	first   chan string  // FirstLine's channel; made on demand
+}
+
+// A lineWaiter is a channel waiting for the first line holding substr.
+type lineWaiter struct {
+	substr string
+	c      chan string // one slot: it receives once, so Write never blocks
+}
+
+// find sends w the first of the complete lines in text that holds
+// w.substr, and reports whether there was one.
+func (w lineWaiter) find(text []byte) bool {
+	for line := range bytes.Lines(text) {
+		line = line[:len(line)-1] // the newline
+		if bytes.Contains(line, []byte(w.substr)) {
+			w.c <- string(line)
+			return true
+		}
+	}
+	return false
 }
 
 // Write appends p to the buffer. It always returns len(p), nil.
@@ -140,12 +161,10 @@ func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n, err := b.buf.Write(p)
-	if !b.seen {
-		// No earlier write held a newline, so the first one is in p.
-		if i := bytes.IndexByte(p, '\n'); i >= 0 {
-			b.seen = true
-			b.firstLine() <- string(b.buf.Bytes()[:b.buf.Len()-len(p)+i])
-		}
+	if i := bytes.LastIndexByte(p, '\n'); i >= 0 {
+		done := b.buf.Bytes()[b.lines : b.buf.Len()-len(p)+i+1]
+		b.lines += len(done)
+		b.waiting = slices.DeleteFunc(b.waiting, func(w lineWaiter) bool { return w.find(done) })
 	}
 	return n, err
 }
@@ -168,14 +187,31 @@ func (b *Buffer) String() string {
 func (b *Buffer) FirstLine() <-chan string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.firstLine()
-}
-
-// firstLine returns b.first, making it first if need be; b.mu is held.
-// One slot is enough: the line is sent once, so Write never blocks.
-func (b *Buffer) firstLine() chan string {
 	if b.first == nil {
-		b.first = make(chan string, 1)
+		b.first = b.await("")
 	}
 	return b.first
+}
+
+// LineContaining returns a channel that receives the first complete line
+// written to the buffer that contains substr, without its newline; lines
+// written before the call count. A test waits on it for a program that
+// says it is ready after other lines, as redis-server does once it
+// accepts connections.
+//
+// Each call returns a new channel, which receives a single value.
+func (b *Buffer) LineContaining(substr string) <-chan string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.await(substr)
+}
+
+// await returns a channel for the first complete line holding substr,
+// sending it the line at once if the buffer has it; b.mu is held.
+func (b *Buffer) await(substr string) chan string {
+	w := lineWaiter{substr: substr, c: make(chan string, 1)}
+	if !w.find(b.buf.Bytes()[:b.lines]) {
+		b.waiting = append(b.waiting, w)
+	}
+	return w.c
 }

@@ -173,6 +173,45 @@ func TestBufferFirstLineAskedLate(t *testing.T) {
 	}
 }
 
+func TestBufferLineContaining(t *testing.T) {
+	var b proctest.Buffer
+	fmt.Fprint(&b, "starting\nReady to accept")
+	early := b.LineContaining("start")
+	ready := b.LineContaining("Ready")
+	across := b.LineContaining("connections\nReady")
+	select {
+	case line := <-early:
+		if line != "starting" {
+			t.Errorf("line %q; want %q", line, "starting")
+		}
+	default:
+		t.Error("a line written before the call does not count")
+	}
+	select {
+	case line := <-ready:
+		t.Fatalf("line %q before its newline", line)
+	default:
+	}
+
+	go fmt.Fprint(&b, " connections\nReady again\n")
+	if line := <-ready; line != "Ready to accept connections" {
+		t.Errorf("line %q; want %q", line, "Ready to accept connections")
+	}
+	if line := <-b.LineContaining("again"); line != "Ready again" {
+		t.Errorf("line %q; want %q", line, "Ready again")
+	}
+	select {
+	case line := <-ready:
+		t.Errorf("a second line came through the channel: %q", line)
+	case line := <-across:
+		t.Errorf("a match across lines: %q", line)
+	default:
+	}
+	if line := <-b.FirstLine(); line != "starting" {
+		t.Errorf("first line %q; want %q", line, "starting")
+	}
+}
+
 func TestBufferConcurrent(t *testing.T) {
 	var b proctest.Buffer
 	const writers, writes = 4, 100

@@ -2,15 +2,12 @@ package testservers
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -19,15 +16,11 @@ import (
 // keeps across Restart. It keeps no data on disk: a restart, like a crash of
 // a broker without persistence, loses every key.
 type Redis struct {
-	t     testing.TB
+	server
 	path  string
 	dir   string
 	port  int
 	extra []string // more arguments for redis-server
-
-	mu   sync.Mutex
-	proc *exec.Cmd
-	done chan struct{} // closed when proc has exited
 }
 
 // redisStartTimeout bounds the wait for a starting server to accept
@@ -47,8 +40,7 @@ func StartRedis(t testing.TB) *Redis {
 // returns them for the chosen port.
 func startRedis(t testing.TB, extra func(port int) []string) *Redis {
 	t.Helper()
-	r := &Redis{t: t, path: Require(t, "redis-server"), dir: t.TempDir()}
-	t.Cleanup(r.Kill)
+	r := &Redis{server: server{t: t}, path: Require(t, "redis-server"), dir: t.TempDir()}
 	var err error
 	// A port found free can be taken before the server binds it; a second
 	// port almost never is.
@@ -73,11 +65,11 @@ func (r *Redis) Addr() string { return Addr(r.port) }
 
 // Stop shuts the server down gracefully (SIGTERM) and waits for it to exit.
 // Stopping a stopped server does nothing.
-func (r *Redis) Stop() { r.signal(syscall.SIGTERM) }
+func (r *Redis) Stop() { r.stop() }
 
 // Kill ends the server at once (SIGKILL), as a crash would, and waits for it
 // to exit. Killing a stopped server does nothing.
-func (r *Redis) Kill() { r.signal(syscall.SIGKILL) }
+func (r *Redis) Kill() { r.kill() }
 
 // Restart stops the server if it runs, then starts an empty one on the same
 // port.
@@ -89,19 +81,8 @@ func (r *Redis) Restart() {
 	}
 }
 
-func (r *Redis) signal(sig syscall.Signal) {
-	r.mu.Lock()
-	proc, done := r.proc, r.done
-	r.proc = nil
-	r.mu.Unlock()
-	if proc == nil {
-		return
-	}
-	_ = proc.Process.Signal(sig)
-	<-done
-}
-
 func (r *Redis) start() error {
+	r.t.Helper()
 	args := []string{
 		"--port", strconv.Itoa(r.port),
 		"--bind", "127.0.0.1",
@@ -112,54 +93,20 @@ func (r *Redis) start() error {
 		"--logfile", "",
 	}
 	args = append(args, r.extra...)
-	cmd := exec.Command(r.path, args...)
-	log := &redisLog{}
-	pr, pw := io.Pipe()
-	cmd.Stdout = pw
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
+	ping := func() error {
+		if err := redisPing(r.Addr()); err != nil {
+			return fmt.Errorf("ping: %w", err)
+		}
+		return nil
+	}
+	p, err := startServer(r.t, exec.Command(r.path, args...), "Ready to accept connections", redisStartTimeout, ping)
+	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		pw.Close()
-		close(done)
-	}()
-
-	// The server says when it accepts connections; that line is the signal
-	// to wait for.
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		signalled := false
-		for sc.Scan() {
-			log.WriteLine(sc.Text())
-			if !signalled && strings.Contains(sc.Text(), "Ready to accept connections") {
-				signalled = true
-				close(ready)
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-
-	select {
-	case <-ready:
-	case <-done:
-		return fmt.Errorf("exited at start:\n%s", log)
-	case <-time.After(redisStartTimeout):
-		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("not ready after %v:\n%s", redisStartTimeout, log)
-	}
-	if err := redisPing(Addr(r.port)); err != nil {
-		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("ping: %v\n%s", err, log)
-	}
-	r.mu.Lock()
-	r.proc, r.done = cmd, done
-	r.mu.Unlock()
+	// Killed when the test ends, ahead of the graceful stop startServer
+	// arranged: nothing is left to save.
+	r.t.Cleanup(func() { p.Kill() })
+	r.set(p)
 	return nil
 }
 
@@ -265,23 +212,4 @@ func (c *RedisCluster) Addrs() []string {
 		addrs[i] = n.Addr()
 	}
 	return addrs
-}
-
-// redisLog collects a server's output for failure messages.
-type redisLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *redisLog) WriteLine(s string) {
-	b.mu.Lock()
-	b.buf.WriteString(s)
-	b.buf.WriteByte('\n')
-	b.mu.Unlock()
-}
-
-func (b *redisLog) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
