@@ -36,7 +36,7 @@ type Membership struct {
 
 	mu      sync.Mutex
 	q       ring
-	state   memberState
+	busy    bool  // a writer or a drainer owns the queue: a new message need not schedule m
 	stopped bool  // nothing more is queued: left, overflowed or broken
 	lastLog int64 // when a drop was last logged, in Unix nanoseconds
 
@@ -45,15 +45,6 @@ type Membership struct {
 	leaveOnce sync.Once
 	leaveErr  error
 }
-
-// memberState says who writes a member's queue to its socket.
-type memberState uint8
-
-const (
-	memberIdle      memberState = iota // nobody: the queue is empty
-	memberScheduled                    // its writer, which will try without waiting
-	memberDraining                     // a drainer goroutine, which may wait
-)
 
 // Join makes ws a member of group: from the moment Join returns, ws
 // receives every message published to the group, on any node, until it
@@ -220,10 +211,8 @@ func (m *Membership) enqueue(pm *pistoke.PreparedMessage) bool {
 		}
 	}
 	m.q.push(pm, h.size)
-	schedule := m.state == memberIdle
-	if schedule {
-		m.state = memberScheduled
-	}
+	schedule := !m.busy
+	m.busy = true
 	m.mu.Unlock()
 	return schedule
 }
@@ -254,7 +243,7 @@ func (m *Membership) drain(first []*pistoke.PreparedMessage) {
 		clear(batch)
 		m.mu.Lock()
 		if m.q.n == 0 || m.stopped {
-			m.state = memberIdle
+			m.busy = false
 			m.q.idle()
 			m.mu.Unlock()
 			return
@@ -269,7 +258,7 @@ func (m *Membership) drain(first []*pistoke.PreparedMessage) {
 func (m *Membership) broken() {
 	m.mu.Lock()
 	m.stopped = true
-	m.state = memberIdle
+	m.busy = false
 	m.q.reset()
 	m.mu.Unlock()
 }

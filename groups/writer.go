@@ -127,7 +127,7 @@ func (w *writer) run() {
 func (m *Membership) write(w *writer, batch []*pistoke.PreparedMessage) []*pistoke.PreparedMessage {
 	m.mu.Lock()
 	if m.stopped || m.q.n == 0 {
-		m.state = memberIdle
+		m.busy = false
 		m.q.idle()
 		m.mu.Unlock()
 		return batch
@@ -141,7 +141,7 @@ func (m *Membership) write(w *writer, batch []*pistoke.PreparedMessage) []*pisto
 		m.mu.Lock()
 		again := m.q.n > 0 && !m.stopped
 		if !again {
-			m.state = memberIdle
+			m.busy = false
 			m.q.idle()
 		}
 		m.mu.Unlock()
@@ -149,10 +149,7 @@ func (m *Membership) write(w *writer, batch []*pistoke.PreparedMessage) []*pisto
 			w.add(m)
 		}
 	case errors.Is(err, pistoke.ErrWouldBlock):
-		m.mu.Lock()
-		m.state = memberDraining
-		m.mu.Unlock()
-		go m.drain(slices.Clone(batch))
+		go m.drain(slices.Clone(batch)) // m stays busy, now the drainer's
 	default:
 		m.broken()
 	}
