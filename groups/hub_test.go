@@ -14,30 +14,31 @@ import (
 
 	"github.com/pistoke/pistoke"
 	"github.com/pistoke/pistoke/groups"
+	"github.com/pistoke/pistoke/internal/grouptest"
 )
 
 func TestFanOutEncodesOnce(t *testing.T) {
 	s := newTestServer(t, nil)
 	const members, msgs = 40, 25
-	clients := make([]*client, members)
+	clients := make([]*grouptest.Client, members)
 	for i := range clients {
-		clients[i] = s.dial(t, "news", "c"+strconv.Itoa(i), "")
+		clients[i] = s.Dial(t, "news", "c"+strconv.Itoa(i), nil)
 	}
 	ctx := context.Background()
-	before := groups.PreparedCount(s.hub)
+	before := groups.PreparedCount(s.Hub)
 	for i := range msgs {
-		if err := s.hub.PublishText(ctx, "news", "m"+strconv.Itoa(i)); err != nil {
+		if err := s.Hub.PublishText(ctx, "news", "m"+strconv.Itoa(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i, c := range clients {
 		for j := range msgs {
-			if got, want := c.receive(), "m"+strconv.Itoa(j); got != want {
+			if got, want := c.Receive(), "m"+strconv.Itoa(j); got != want {
 				t.Fatalf("client %d: message %d is %q, want %q", i, j, got, want)
 			}
 		}
 	}
-	if n := groups.PreparedCount(s.hub) - before; n != msgs {
+	if n := groups.PreparedCount(s.Hub) - before; n != msgs {
 		t.Errorf("%d messages encoded for %d members, want %d: one per message", n, members, msgs)
 	}
 }
@@ -51,9 +52,9 @@ func TestOrderPerPublisher(t *testing.T) {
 	// window messages, so the sockets are written while it publishes.
 	s := newTestServer(t, &groups.Options{QueueSize: publishers * msgs})
 	const window = 25
-	var all []*client
+	var all []*grouptest.Client
 	for i := range publishers + listeners {
-		all = append(all, s.dial(t, "order", "c"+strconv.Itoa(i), ""))
+		all = append(all, s.Dial(t, "order", "c"+strconv.Itoa(i), nil))
 	}
 	echoed := make([]chan int, publishers)
 	for p := range echoed {
@@ -70,7 +71,7 @@ func TestOrderPerPublisher(t *testing.T) {
 			}
 			next := make([]int, publishers)
 			for range publishers * msgs {
-				m, err := c.tryReceive()
+				m, err := c.TryReceive()
 				if err != nil {
 					errs <- fmt.Errorf("client %d: %w", i, err)
 					return
@@ -94,7 +95,7 @@ func TestOrderPerPublisher(t *testing.T) {
 	for p := range publishers {
 		wg.Go(func() {
 			for n := range msgs {
-				if err := all[p].ws.SendText(fmt.Sprintf("%d:%d", p, n)); err != nil {
+				if err := all[p].Conn.SendText(fmt.Sprintf("%d:%d", p, n)); err != nil {
 					errs <- err
 					return
 				}
@@ -113,7 +114,7 @@ func TestOrderPerPublisher(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if d := s.hub.Dropped(); d != 0 {
+	if d := s.Hub.Dropped(); d != 0 {
 		t.Errorf("%d messages dropped", d)
 	}
 }
@@ -121,11 +122,11 @@ func TestOrderPerPublisher(t *testing.T) {
 // slowConsumer publishes to a group with two reading members and one
 // that never reads until the hub has given up on it, waiting after each
 // message for the readers to receive it. It returns what it published.
-func slowConsumer(t *testing.T, s *testServer, slow *client, fast []*client) int {
+func slowConsumer(t *testing.T, s *grouptest.Server, slow *grouptest.Client, fast []*grouptest.Client) int {
 	t.Helper()
 	ctx := context.Background()
 	payload := strings.Repeat("x", 32<<10)
-	m := s.membership("slow")
+	m := s.Membership("slow")
 	n := 0
 	// The slow client's buffers fill, then its queue; from then on the
 	// hub drops. Ten more messages make sure of it.
@@ -133,11 +134,11 @@ func slowConsumer(t *testing.T, s *testServer, slow *client, fast []*client) int
 		if n == 100_000 {
 			t.Fatal("the hub never gave up on a client that does not read")
 		}
-		if err := s.hub.PublishText(ctx, "g", strconv.Itoa(n)+" "+payload); err != nil {
+		if err := s.Hub.PublishText(ctx, "g", strconv.Itoa(n)+" "+payload); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range fast {
-			got, _, _ := strings.Cut(c.receive(), " ")
+			got, _, _ := strings.Cut(c.Receive(), " ")
 			if got != strconv.Itoa(n) {
 				t.Fatalf("fast member got message %s, want %d", got, n)
 			}
@@ -152,8 +153,8 @@ func slowConsumer(t *testing.T, s *testServer, slow *client, fast []*client) int
 func TestSlowConsumerDropOldest(t *testing.T) {
 	logs := newLogCounter()
 	s := newTestServer(t, &groups.Options{QueueSize: 8, Logger: slog.New(logs)})
-	slow := s.dial(t, "g", "slow", "")
-	fast := []*client{s.dial(t, "g", "fast1", ""), s.dial(t, "g", "fast2", "")}
+	slow := s.Dial(t, "g", "slow", nil)
+	fast := []*grouptest.Client{s.Dial(t, "g", "fast1", nil), s.Dial(t, "g", "fast2", nil)}
 	start := time.Now()
 	n := slowConsumer(t, s, slow, fast)
 	elapsed := time.Since(start)
@@ -164,12 +165,12 @@ func TestSlowConsumerDropOldest(t *testing.T) {
 		t.Errorf("%d warnings logged in %v", c, elapsed)
 	}
 
-	m := s.membership("slow")
-	if m.Dropped() == 0 || s.hub.Dropped() != m.Dropped() {
-		t.Errorf("slow member dropped %d, hub %d: want the same, not 0", m.Dropped(), s.hub.Dropped())
+	m := s.Membership("slow")
+	if m.Dropped() == 0 || s.Hub.Dropped() != m.Dropped() {
+		t.Errorf("slow member dropped %d, hub %d: want the same, not 0", m.Dropped(), s.Hub.Dropped())
 	}
 	for _, id := range []string{"fast1", "fast2"} {
-		if d := s.membership(id).Dropped(); d != 0 {
+		if d := s.Membership(id).Dropped(); d != 0 {
 			t.Errorf("%s dropped %d messages", id, d)
 		}
 	}
@@ -177,7 +178,7 @@ func TestSlowConsumerDropOldest(t *testing.T) {
 	// what it missed is a gap, in order, ending with the last message.
 	last, got := -1, 0
 	for last != n-1 {
-		msg, _, _ := strings.Cut(slow.receive(), " ")
+		msg, _, _ := strings.Cut(slow.Receive(), " ")
 		i, err := strconv.Atoi(msg)
 		if err != nil || i <= last {
 			t.Fatalf("slow member got %q after %d", msg, last)
@@ -192,22 +193,22 @@ func TestSlowConsumerDropOldest(t *testing.T) {
 
 func TestSlowConsumerDisconnect(t *testing.T) {
 	s := newTestServer(t, &groups.Options{QueueSize: 4, Policy: groups.Disconnect})
-	slow := s.dial(t, "g", "slow", "")
-	fast := []*client{s.dial(t, "g", "fast1", ""), s.dial(t, "g", "fast2", "")}
+	slow := s.Dial(t, "g", "slow", nil)
+	fast := []*grouptest.Client{s.Dial(t, "g", "fast1", nil), s.Dial(t, "g", "fast2", nil)}
 	slowConsumer(t, s, slow, fast)
 
-	if code, _ := slow.closeCode(); code != pistoke.CloseTryAgainLater {
+	if code, _ := slow.CloseCode(); code != pistoke.CloseTryAgainLater {
 		t.Errorf("slow member closed with %d, want %d", code, pistoke.CloseTryAgainLater)
 	}
-	if s.hub.Dropped() != s.membership("slow").Dropped() {
-		t.Errorf("hub dropped %d, slow member %d", s.hub.Dropped(), s.membership("slow").Dropped())
+	if s.Hub.Dropped() != s.Membership("slow").Dropped() {
+		t.Errorf("hub dropped %d, slow member %d", s.Hub.Dropped(), s.Membership("slow").Dropped())
 	}
 	// The others carry on.
-	if err := s.hub.PublishText(context.Background(), "g", "after"); err != nil {
+	if err := s.Hub.PublishText(context.Background(), "g", "after"); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range fast {
-		if got := c.receive(); got != "after" {
+		if got := c.Receive(); got != "after" {
 			t.Errorf("fast member got %q, want \"after\"", got)
 		}
 	}
@@ -216,37 +217,37 @@ func TestSlowConsumerDisconnect(t *testing.T) {
 func TestPresenceAndLeaveOnClose(t *testing.T) {
 	s := newTestServer(t, nil)
 	ctx := context.Background()
-	sub, err := s.hub.Subscribe(ctx, "room", 16)
+	sub, err := s.Hub.Subscribe(ctx, "room", 16)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
 
 	// Joined in an order the list does not keep: it is sorted by id.
-	bob := s.dial(t, "room", "bob", "presence=1")
-	ann1 := s.dial(t, "room", "ann", "presence=1")
-	s.dial(t, "room", "ann", "presence=1") // a second tab
-	s.dial(t, "room", "nobody", "")        // a member without presence
+	bob := s.Dial(t, "room", "bob", present)
+	ann1 := s.Dial(t, "room", "ann", present)
+	s.Dial(t, "room", "ann", present) // a second tab
+	s.Dial(t, "room", "nobody", nil)  // a member without presence
 	for _, want := range []string{"bob", "ann", "ann"} {
 		if ev := nextEvent(t, sub); ev.Kind != groups.Joined || ev.Member.ID != want || ev.Group != "room" {
 			t.Fatalf("event %v %q in %q, want Joined %q", ev.Kind, ev.Member.ID, ev.Group, want)
 		}
 	}
-	checkPresence(t, s.hub, "room", "ann", "bob")
+	checkPresence(t, s.Hub, "room", "ann", "bob")
 
-	bob.ws.Close(pistoke.CloseNormal, "")
+	bob.Conn.Close(pistoke.CloseNormal, "")
 	if ev := nextEvent(t, sub); ev.Kind != groups.Left || ev.Member.ID != "bob" {
 		t.Fatalf("event %v %q, want Left bob", ev.Kind, ev.Member.ID)
 	}
-	checkPresence(t, s.hub, "room", "ann")
+	checkPresence(t, s.Hub, "room", "ann")
 
 	// ann stays while one of her sockets does.
-	ann1.ws.Close(pistoke.CloseNormal, "")
+	ann1.Conn.Close(pistoke.CloseNormal, "")
 	if ev := nextEvent(t, sub); ev.Kind != groups.Left || ev.Member.ID != "ann" {
 		t.Fatalf("event %v %q, want Left ann", ev.Kind, ev.Member.ID)
 	}
-	checkPresence(t, s.hub, "room", "ann")
-	if n := groups.MemberCount(s.hub, "room"); n != 2 {
+	checkPresence(t, s.Hub, "room", "ann")
+	if n := groups.MemberCount(s.Hub, "room"); n != 2 {
 		t.Errorf("%d local members left, want 2", n)
 	}
 }
@@ -272,15 +273,15 @@ func checkPresence(t *testing.T, hub *groups.Hub, group string, want ...string) 
 func TestLeave(t *testing.T) {
 	s := newTestServer(t, nil)
 	ctx := context.Background()
-	sub, err := s.hub.Subscribe(ctx, "room", 16)
+	sub, err := s.Hub.Subscribe(ctx, "room", 16)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	c := s.dial(t, "room", "ann", "presence=1")
+	c := s.Dial(t, "room", "ann", present)
 	nextEvent(t, sub) // Joined
 
-	m := s.membership("ann")
+	m := s.Membership("ann")
 	if err := m.Leave(); err != nil {
 		t.Fatal(err)
 	}
@@ -290,13 +291,13 @@ func TestLeave(t *testing.T) {
 	if ev := nextEvent(t, sub); ev.Kind != groups.Left || ev.Member.ID != "ann" {
 		t.Fatalf("event %v %q, want Left ann", ev.Kind, ev.Member.ID)
 	}
-	checkPresence(t, s.hub, "room")
-	if n := groups.MemberCount(s.hub, "room"); n != 0 {
+	checkPresence(t, s.Hub, "room")
+	if n := groups.MemberCount(s.Hub, "room"); n != 0 {
 		t.Errorf("%d local members after Leave, want 0", n)
 	}
 	// The socket no longer receives the group's messages, but can still
 	// publish to it.
-	if err := c.ws.SendText("still here"); err != nil {
+	if err := c.Conn.SendText("still here"); err != nil {
 		t.Fatal(err)
 	}
 	if ev := nextEvent(t, sub); ev.Kind != groups.Message || string(ev.Data) != "still here" {
@@ -307,21 +308,21 @@ func TestLeave(t *testing.T) {
 func TestSubscribeEvents(t *testing.T) {
 	s := newTestServer(t, nil)
 	ctx := context.Background()
-	sub, err := s.hub.Subscribe(ctx, "room", 0)
+	sub, err := s.Hub.Subscribe(ctx, "room", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := s.dial(t, "room", "ann", "presence=1")
-	if err := s.hub.PublishJSON(ctx, "room", map[string]int{"a": 1}); err != nil {
+	c := s.Dial(t, "room", "ann", present)
+	if err := s.Hub.PublishJSON(ctx, "room", map[string]int{"a": 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.hub.Publish(ctx, "room", pistoke.Binary, []byte{0, 1, 2}); err != nil {
+	if err := s.Hub.Publish(ctx, "room", pistoke.Binary, []byte{0, 1, 2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.hub.PublishText(ctx, "elsewhere", "not for us"); err != nil {
+	if err := s.Hub.PublishText(ctx, "elsewhere", "not for us"); err != nil {
 		t.Fatal(err)
 	}
-	c.ws.Close(pistoke.CloseNormal, "")
+	c.Conn.Close(pistoke.CloseNormal, "")
 
 	want := []struct {
 		kind groups.EventKind
@@ -380,12 +381,12 @@ func TestSubscriptionDropsOldest(t *testing.T) {
 func TestClosedHub(t *testing.T) {
 	s := newTestServer(t, nil)
 	ctx := context.Background()
-	sub, err := s.hub.Subscribe(ctx, "g", 1)
+	sub, err := s.Hub.Subscribe(ctx, "g", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := s.dial(t, "g", "ann", "presence=1")
-	if err := s.hub.Close(); err != nil {
+	c := s.Dial(t, "g", "ann", present)
+	if err := s.Hub.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for ev := range sub.C() {
@@ -397,11 +398,11 @@ func TestClosedHub(t *testing.T) {
 		t.Errorf("Subscription.Close after Hub.Close: %v", err)
 	}
 	for name, err := range map[string]error{
-		"Publish":   s.hub.PublishText(ctx, "g", "x"),
-		"Close":     s.hub.Close(),
-		"Presence":  second(s.hub.Presence(ctx, "g")),
-		"Subscribe": second(s.hub.Subscribe(ctx, "g", 1)),
-		"Leave":     s.membership("ann").Leave(),
+		"Publish":   s.Hub.PublishText(ctx, "g", "x"),
+		"Close":     s.Hub.Close(),
+		"Presence":  second(s.Hub.Presence(ctx, "g")),
+		"Subscribe": second(s.Hub.Subscribe(ctx, "g", 1)),
+		"Leave":     s.Membership("ann").Leave(),
 	} {
 		if name == "Leave" {
 			if err != nil {
@@ -414,24 +415,13 @@ func TestClosedHub(t *testing.T) {
 		}
 	}
 	// The socket stays open; a new one cannot join.
-	if err := c.ws.SendText("x"); err != nil {
+	if err := c.Conn.SendText("x"); err != nil {
 		t.Errorf("socket closed with the hub: %v", err)
 	}
-	if code, _ := closeOnJoin(t, s); code != pistoke.CloseInternalError {
-		t.Errorf("join after Close: handler closed with %d, want %d", code, pistoke.CloseInternalError)
+	var ce *pistoke.CloseError
+	if _, err := s.TryDial(t, "g", "late", nil); !errors.As(err, &ce) || ce.Code != pistoke.CloseInternalError {
+		t.Errorf("join after Close: %v, want the handler to close with %d", err, pistoke.CloseInternalError)
 	}
-}
-
-// closeOnJoin dials a socket that fails to join and returns its close
-// code.
-func closeOnJoin(t *testing.T, s *testServer) (int, int) {
-	t.Helper()
-	ws, _, err := pistoke.Dial(context.Background(), s.url+"/g/g?id=late", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{t: t, ws: ws}
-	return c.closeCode()
 }
 
 func second[T any](_ T, err error) error { return err }
@@ -491,22 +481,22 @@ func TestBackendSubscribedOncePerGroup(t *testing.T) {
 	b := &countingBackend{Backend: groups.NewLocal(), subscribed: make(map[string]int)}
 	s := newTestServerOn(t, b, nil)
 	ctx := context.Background()
-	sub, err := s.hub.Subscribe(ctx, "g", 1)
+	sub, err := s.Hub.Subscribe(ctx, "g", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := s.dial(t, "g", "a", "")
-	c := s.dial(t, "g", "b", "")
-	for _, m := range []*groups.Membership{s.membership("a"), s.membership("b")} {
+	a := s.Dial(t, "g", "a", nil)
+	c := s.Dial(t, "g", "b", nil)
+	for _, m := range []*groups.Membership{s.Membership("a"), s.Membership("b")} {
 		if err := m.Leave(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	sub.Close()
 	// Join again after the group emptied: subscribed anew.
-	a.ws.Close(pistoke.CloseNormal, "")
-	c.ws.Close(pistoke.CloseNormal, "")
-	s.dial(t, "g", "again", "")
+	a.Conn.Close(pistoke.CloseNormal, "")
+	c.Conn.Close(pistoke.CloseNormal, "")
+	s.Dial(t, "g", "again", nil)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.subs != 2 || b.unsubs != 1 || b.subscribed["g"] != 1 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pistoke/pistoke/groups"
+	"github.com/pistoke/pistoke/internal/grouptest"
 )
 
 // A member whose client pauses fills its socket, so the hub's writers
@@ -19,8 +20,8 @@ import (
 // message, in order, and goes back to the writers.
 func TestPausedMemberCatchesUp(t *testing.T) {
 	s := newTestServer(t, &groups.Options{QueueSize: 100_000})
-	paused := s.dial(t, "g", "paused", "")
-	fast := s.dial(t, "g", "fast", "")
+	paused := s.Dial(t, "g", "paused", nil)
+	fast := s.Dial(t, "g", "fast", nil)
 	ctx := context.Background()
 	payload := strings.Repeat("x", 16<<10)
 	// 2000 messages of 16 KiB: 32 MiB, far more than the loopback
@@ -28,20 +29,20 @@ func TestPausedMemberCatchesUp(t *testing.T) {
 	const n = 2000
 	for round := range 2 {
 		for i := range n {
-			if err := s.hub.PublishText(ctx, "g", strconv.Itoa(i)+" "+payload); err != nil {
+			if err := s.Hub.PublishText(ctx, "g", strconv.Itoa(i)+" "+payload); err != nil {
 				t.Fatal(err)
 			}
-			if got, _, _ := strings.Cut(fast.receive(), " "); got != strconv.Itoa(i) {
+			if got, _, _ := strings.Cut(fast.Receive(), " "); got != strconv.Itoa(i) {
 				t.Fatalf("round %d: fast member got message %s, want %d", round, got, i)
 			}
 		}
 		for i := range n {
-			if got, _, _ := strings.Cut(paused.receive(), " "); got != strconv.Itoa(i) {
+			if got, _, _ := strings.Cut(paused.Receive(), " "); got != strconv.Itoa(i) {
 				t.Fatalf("round %d: paused member got message %s, want %d", round, got, i)
 			}
 		}
 	}
-	if d := s.hub.Dropped(); d != 0 {
+	if d := s.Hub.Dropped(); d != 0 {
 		t.Errorf("hub dropped %d messages with room in every queue", d)
 	}
 }
@@ -62,18 +63,18 @@ func TestWritersShareABacklog(t *testing.T) {
 	s := newTestServer(t, nil)
 	t.Cleanup(free) // before the hub closes, which waits for its writers
 	const members = 4 * groups.WriteChunk
-	clients := make([]*client, members)
+	clients := make([]*grouptest.Client, members)
 	for i := range clients {
-		clients[i] = s.dial(t, "g", "m"+strconv.Itoa(i), "")
+		clients[i] = s.Dial(t, "g", "m"+strconv.Itoa(i), nil)
 	}
-	if err := s.hub.PublishText(context.Background(), "g", "hello"); err != nil {
+	if err := s.Hub.PublishText(context.Background(), "g", "hello"); err != nil {
 		t.Fatal(err)
 	}
 	// Everyone but the held writer's chunk receives while it is held.
 	got := make(chan int, members)
 	for i, c := range clients {
 		go func() {
-			if msg, err := c.tryReceive(); err == nil && msg == "hello" {
+			if msg, err := c.TryReceive(); err == nil && msg == "hello" {
 				got <- i
 			} else {
 				got <- -1

@@ -1,33 +1,19 @@
 package nats
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/pistoke/pistoke"
 	"github.com/pistoke/pistoke/groups"
+	"github.com/pistoke/pistoke/internal/grouptest"
 	"github.com/pistoke/pistoke/internal/testservers"
 )
-
-// clusterNode is a process of a cluster in miniature: a hub over its own
-// NATS backend, serving sockets over real TCP. A socket at
-// /g/{group}?id=ID joins the group with presence ID, is told "joined",
-// then publishes to the group every message it sends.
-type clusterNode struct {
-	hub *groups.Hub
-	url string // ws://...
-}
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
@@ -51,92 +37,30 @@ func newHub(t *testing.T, natsURL string, opts *groups.Options) *groups.Hub {
 	return hub
 }
 
-func startClusterNode(t *testing.T, natsURL string, opts *groups.Options) *clusterNode {
+// startClusterNode starts a process of a cluster in miniature: a hub
+// over its own NATS backend, serving sockets whose clients are all
+// present. The client "slow" gets a small send buffer.
+func startClusterNode(t *testing.T, natsURL string, opts *groups.Options) *grouptest.Server {
 	t.Helper()
-	n := &clusterNode{hub: newHub(t, natsURL, opts)}
-	mux := http.NewServeMux()
-	mux.Handle("WEBSOCKET /g/{group}", pistoke.HandlerFunc(n.serve))
-	srv := httptest.NewServer(pistoke.Handler(mux, pistoke.Options{
-		Logger: quiet(),
-		// The hub's policy alone decides the fate of a slow client.
-		WriteTimeout: -1,
-		SendQueue:    -1,
-		PingInterval: -1,
-	}))
-	t.Cleanup(srv.Close)
-	n.url = "ws" + strings.TrimPrefix(srv.URL, "http")
-	return n
+	return grouptest.NewServer(t, newHub(t, natsURL, opts), &grouptest.Options{
+		Presence:   true,
+		SendBuffer: slowBuffer,
+		Timeout:    waitTimeout,
+	})
 }
 
-func (n *clusterNode) serve(ws *pistoke.Conn) error {
-	r := ws.Request()
-	group, id := r.PathValue("group"), r.URL.Query().Get("id")
+// slowBuffer gives the client "slow" a small send buffer on the server.
+// With slowClient's small receive buffer, it makes that client hold up
+// its socket after a few kilobytes when it does not read.
+func slowBuffer(id string) int {
 	if id == "slow" {
-		// Small buffers on both ends make a client that does not read
-		// hold up its socket after a few kilobytes.
-		if tc, ok := ws.NetConn().(*net.TCPConn); ok {
-			_ = tc.SetWriteBuffer(4096)
-		}
+		return 4096
 	}
-	if _, err := n.hub.Join(ws, group, &groups.JoinOptions{Presence: &groups.Member{ID: id}}); err != nil {
-		return err
-	}
-	if err := ws.SendText("joined"); err != nil {
-		return err
-	}
-	for typ, msg := range ws.Messages() {
-		if err := n.hub.Publish(ws.Context(), group, typ, msg); err != nil {
-			return err
-		}
-	}
-	return ws.Err()
+	return 0
 }
 
-// clusterClient is a test's socket on one node.
-type clusterClient struct {
-	id string
-	ws *pistoke.Conn
-}
-
-// dial connects id to group on node n and waits until it has joined.
-func (n *clusterNode) dial(t *testing.T, group, id string) *clusterClient {
-	t.Helper()
-	var opts pistoke.DialOptions
-	if id == "slow" {
-		opts.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var d net.Dialer
-			c, err := d.DialContext(ctx, network, addr)
-			if err == nil {
-				_ = c.(*net.TCPConn).SetReadBuffer(4096)
-			}
-			return c, err
-		}
-	}
-	ctx := ctxT(t)
-	ws, _, err := pistoke.Dial(ctx, n.url+"/g/"+url.PathEscape(group)+"?id="+url.QueryEscape(id), &opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close(pistoke.CloseNormal, "") })
-	c := &clusterClient{id: id, ws: ws}
-	if got, err := c.receive(); err != nil || got != "joined" {
-		t.Fatalf("%s: first message %q (%v), want \"joined\"", id, got, err)
-	}
-	return c
-}
-
-// receive returns the next text message.
-func (c *clusterClient) receive() (string, error) {
-	_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(waitTimeout))
-	typ, p, err := c.ws.Receive()
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", c.id, err)
-	}
-	if typ != pistoke.Text {
-		return "", fmt.Errorf("%s: got a %v message", c.id, typ)
-	}
-	return string(p), nil
-}
+// slowClient dials the client "slow" with a small receive buffer.
+var slowClient = &grouptest.DialOptions{ReadBuffer: 4096}
 
 // Three nodes on one server, clients spread over them, publishers on
 // every node and a worker without sockets publishing at once: every
@@ -146,20 +70,20 @@ func (c *clusterClient) receive() (string, error) {
 // from every node.
 func TestCluster(t *testing.T) {
 	srv := testservers.StartNATS(t)
-	var nodes []*clusterNode
+	var nodes []*grouptest.Server
 	for range 3 {
 		nodes = append(nodes, startClusterNode(t, srv.URL(), nil))
 	}
 	worker := newHub(t, srv.URL(), nil)
 
-	var clients []*clusterClient
+	var clients []*grouptest.Client
 	var ids []string
 	for i := range 9 {
 		id := fmt.Sprintf("c%d", i)
-		clients = append(clients, nodes[i%3].dial(t, "room", id))
+		clients = append(clients, nodes[i%3].Dial(t, "room", id, nil))
 		ids = append(ids, id)
 	}
-	nodes[0].dial(t, "room", "slow")
+	nodes[0].Dial(t, "room", "slow", slowClient)
 	ids = append(ids, "slow")
 	slices.Sort(ids)
 	ctx := ctxT(t)
@@ -189,16 +113,16 @@ func TestCluster(t *testing.T) {
 		go func() {
 			var msgs []string
 			for len(msgs) < total {
-				m, err := c.receive()
+				m, err := c.TryReceive()
 				if err != nil {
-					all <- result{c.id, msgs, err}
+					all <- result{c.ID, msgs, err}
 					return
 				}
 				msgs = append(msgs, m)
 			}
-			all <- result{c.id, msgs, nil}
-			m, err := c.receive()
-			marker <- result{c.id, []string{m}, err}
+			all <- result{c.ID, msgs, nil}
+			m, err := c.TryReceive()
+			marker <- result{c.ID, []string{m}, err}
 		}()
 	}
 
@@ -206,7 +130,7 @@ func TestCluster(t *testing.T) {
 	for _, c := range clients[:3] {
 		wg.Go(func() {
 			for i := range perPublisher {
-				if err := c.ws.SendText(fmt.Sprintf("%s:%d %s", c.id, i, pad)); err != nil {
+				if err := c.Conn.SendText(fmt.Sprintf("%s:%d %s", c.ID, i, pad)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -266,34 +190,34 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range clients {
-			m, err := c.receive()
+			m, err := c.TryReceive()
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got, _, _ := strings.Cut(m, " "); got != want {
-				t.Fatalf("%s received %.20q, want %s", c.id, got, want)
+				t.Fatalf("%s received %.20q, want %s", c.ID, got, want)
 			}
 		}
-		if nodes[0].hub.Dropped() > 0 {
+		if nodes[0].Hub.Dropped() > 0 {
 			extra++
 		}
 	}
-	t.Logf("the client that does not read lost %d of %d messages", nodes[0].hub.Dropped(), i)
+	t.Logf("the client that does not read lost %d of %d messages", nodes[0].Hub.Dropped(), i)
 	for i, n := range nodes[1:] {
-		if d := n.hub.Dropped(); d != 0 {
+		if d := n.Hub.Dropped(); d != 0 {
 			t.Errorf("node %d dropped %d messages, with no slow client", i+1, d)
 		}
 	}
 
 	// Presence is the same from every node and from the worker, and a
 	// client that leaves is gone from it everywhere.
-	hubs := []*groups.Hub{nodes[0].hub, nodes[1].hub, nodes[2].hub, worker}
+	hubs := []*groups.Hub{nodes[0].Hub, nodes[1].Hub, nodes[2].Hub, worker}
 	for i, h := range hubs {
 		if got := presenceIDs(t, h, "room"); !slices.Equal(got, ids) {
 			t.Errorf("presence from hub %d = %q, want %q", i, got, ids)
 		}
 	}
-	clients[8].ws.Close(pistoke.CloseNormal, "")
+	clients[8].Conn.Close(pistoke.CloseNormal, "")
 	want := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "c8" })
 	for i, h := range hubs {
 		eventually(t, fmt.Sprintf("c8 gone from the presence seen by hub %d", i), func() bool {
