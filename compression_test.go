@@ -20,7 +20,7 @@ import (
 func compressedApp(comp *pistoke.Compression, readLimit int64) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("WEBSOCKET /echo/", pistoke.HandlerFunc(echo))
-	mux.Handle("WEBSOCKET /plain/", pistoke.Protocol{Compression: &pistoke.Compression{Disabled: true}}.Handle(echo))
+	mux.Handle("WEBSOCKET /plain/", pistoke.Protocol{Compression: &pistoke.Compression{Disabled: true}}.Wrap(pistoke.HandlerFunc(echo)))
 	return pistoke.Handler(mux, pistoke.Options{Logger: quietLogger(), Compression: comp, ReadLimit: readLimit})
 }
 

@@ -77,6 +77,14 @@ type Conn struct {
 	rstate    atomic.Int32
 	wantWatch atomic.Bool // someone looked at the context
 
+	// The 101 response waits in pending until the handler first uses the
+	// connection, so that what it sets up before (joining a group) is in
+	// place when the client's dial returns.
+	unsent     atomic.Bool
+	pmu        sync.Mutex
+	pending    []byte
+	cancelTree context.CancelFunc // cancels the handler tree's context at the end
+
 	mu      sync.Mutex
 	onClose []func()     // run when the connection ends; nil after
 	inbox   chan inbound // set under mu when watching starts
@@ -110,6 +118,34 @@ func newConn(wc *wire.Conn, r *http.Request, sub string, codec Codec, log *slog.
 	return c
 }
 
+// start sends the handshake's 101 response unless it has gone already.
+// Every use of the connection calls it first.
+func (c *Conn) start() {
+	if c.unsent.Load() {
+		c.sendResponse()
+	}
+}
+
+func (c *Conn) sendResponse() {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if c.pending == nil {
+		return
+	}
+	nc := c.wc.NetConn()
+	_ = nc.SetWriteDeadline(time.Now().Add(handshakeWriteTimeout))
+	_, err := nc.Write(c.pending)
+	_ = nc.SetWriteDeadline(time.Time{})
+	c.pending = nil
+	c.unsent.Store(false)
+	if err != nil {
+		c.end(err)
+	}
+}
+
+// handshakeWriteTimeout bounds the write of the 101 response.
+const handshakeWriteTimeout = 10 * time.Second
+
 // Request returns the handshake request as it reached the socket handler,
 // with every value middleware put in its context (session, user, CSRF
 // token), and the connection's context. Nil on the client side.
@@ -134,6 +170,7 @@ func (c *Conn) SetReadLimit(n int64) { c.wc.SetReadLimit(n) }
 // the next call to Receive. When the connection ends, Receive returns an
 // error matching [ErrClosed], a [*CloseError] telling how it ended.
 func (c *Conn) Receive() (MessageType, []byte, error) {
+	c.start()
 	if !c.rstate.CompareAndSwap(readIdle, readDirect) {
 		return c.receiveQueued()
 	}
@@ -215,6 +252,7 @@ func (c *Conn) Send(typ MessageType, p []byte) error {
 	default:
 		return errors.New("pistoke: Send: message type must be Text or Binary")
 	}
+	c.start()
 	st := c.stats
 	if st == nil {
 		if err := c.wc.WriteMessage(wire.Opcode(typ), p); err != nil {
@@ -273,6 +311,7 @@ func (c *Conn) Close(code int, reason string) error {
 // close runs the closing handshake once and reports how many data
 // messages were never read.
 func (c *Conn) close(code int, reason string) (unread int, err error) {
+	c.start()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -342,6 +381,9 @@ func (c *Conn) endOnce(err error) (error, bool) {
 		hooks, c.onClose = c.onClose, nil
 	}
 	c.mu.Unlock()
+	if first && c.cancelTree != nil {
+		c.cancelTree()
+	}
 	for _, f := range hooks {
 		go f()
 	}
@@ -431,6 +473,7 @@ func (c *Conn) watch(inbox chan inbound) {
 // departed client must cancel it even while nobody receives. A Receive
 // under way starts the watcher when it returns.
 func (c *Conn) needWatch() {
+	c.start()
 	if c.wantWatch.Load() {
 		return
 	}

@@ -94,7 +94,7 @@ func TestWatchingAndReceivingTogether(t *testing.T) {
 
 func TestReadLimitPerHandler(t *testing.T) {
 	mux := http.NewServeMux()
-	mux.Handle("WEBSOCKET /small/", pistoke.Protocol{ReadLimit: 16}.Handle(echo))
+	mux.Handle("WEBSOCKET /small/", pistoke.Protocol{ReadLimit: 16}.Wrap(pistoke.HandlerFunc(echo)))
 	mux.Handle("WEBSOCKET /default/", pistoke.HandlerFunc(echo))
 	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
 
@@ -116,9 +116,14 @@ func TestUnreadInputIsLogged(t *testing.T) {
 	logs := &logRecorder{}
 	release := make(chan struct{})
 	mux := http.NewServeMux()
-	mux.Handle("WEBSOCKET /lazy/", pistoke.HandlerFunc(func(*pistoke.Conn) error { <-release; return nil }))
+	mux.Handle("WEBSOCKET /lazy/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		ws.SendText("ready")
+		<-release
+		return nil
+	}))
 	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: slog.New(logs)}))
 	ws := dialOK(t, base+"/lazy/", nil)
+	expectText(t, ws, "ready")
 	ws.SendText("ignored")
 	close(release)
 	expectClose(t, ws, pistoke.CloseNormal)
@@ -131,7 +136,7 @@ func TestUnreadInputIsLogged(t *testing.T) {
 
 func TestJSONMessages(t *testing.T) {
 	mux := http.NewServeMux()
-	mux.Handle("WEBSOCKET /json/", pistoke.Protocol{Codec: pistoke.JSON{UseNumber: true}}.Handle(func(ws *pistoke.Conn) error {
+	mux.Handle("WEBSOCKET /json/", pistoke.Protocol{Codec: pistoke.JSON{UseNumber: true}}.Wrap(pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
 		for {
 			var v any
 			if err := ws.ReceiveJSON(&v); err != nil {
@@ -141,7 +146,7 @@ func TestJSONMessages(t *testing.T) {
 				return err
 			}
 		}
-	}))
+	})))
 	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
 	ws := dialOK(t, base+"/json/", nil)
 	ws.SendText(`{"price": 0.10, "tags": ["<a>"]}`)
@@ -159,7 +164,7 @@ func TestRawMode(t *testing.T) {
 			return nil
 		}
 		offered := h.Subprotocols()
-		ws, err := h.Accept(pistoke.AcceptOptions{Subprotocol: offered[len(offered)-1], Header: http.Header{"X-Raw": {"yes"}}})
+		ws, err := h.Accept(pistoke.AcceptOptions{Subprotocol: offered[len(offered)-1], Protocol: pistoke.Protocol{Header: http.Header{"X-Raw": {"yes"}}}})
 		if err != nil {
 			return err
 		}
@@ -351,45 +356,5 @@ func TestMessageSurvivesWatcherStart(t *testing.T) {
 		expectText(t, ws, strings.Repeat("a", 300))
 		expectText(t, ws, strings.Repeat("b", 300))
 		expectClose(t, ws, pistoke.CloseNormal)
-	}
-}
-
-func TestMiddlewareReturnsAtUpgradeUnlessInline(t *testing.T) {
-	for _, inline := range []bool{false, true} {
-		returned := make(chan struct{}, 1)
-		release := make(chan struct{})
-		var returnedBeforeEnd bool
-		track := func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				next.ServeHTTP(w, r)
-				returned <- struct{}{}
-			})
-		}
-		mux := http.NewServeMux()
-		mux.Handle("WEBSOCKET /ws/", track(pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
-			<-release
-			return nil
-		})))
-		base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger(), InlineHandlers: inline}))
-		ws := dialOK(t, base+"/ws/", nil)
-		select {
-		case <-returned:
-			returnedBeforeEnd = true
-		case <-ws.Context().Done():
-			t.Fatal("connection ended early")
-		default:
-			if !inline {
-				<-returned // detached: the middleware returns without waiting for release
-				returnedBeforeEnd = true
-			}
-		}
-		close(release)
-		expectClose(t, ws, pistoke.CloseNormal)
-		if !returnedBeforeEnd {
-			<-returned
-		}
-		if returnedBeforeEnd == inline {
-			t.Errorf("InlineHandlers=%v: middleware returned before the handler ended: %v", inline, returnedBeforeEnd)
-		}
 	}
 }

@@ -1,18 +1,14 @@
 package pistoke
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
-	"time"
 
 	"github.com/pistoke/pistoke/internal/wire"
 )
@@ -105,80 +101,18 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 }
 
 func clientHandshake(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, *http.Response, error) {
-	// The context bounds the handshake through the connection's deadline,
-	// and its cancellation through closing the connection.
-	if d, ok := ctx.Deadline(); ok {
-		_ = nc.SetDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-
-	key := wire.NewKey()
-	req := &http.Request{
-		Method:     http.MethodGet,
-		URL:        &url.URL{Scheme: "http", Host: u.Host, Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery},
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     make(http.Header),
-		Host:       u.Host,
-	}
-	for k, v := range opts.Header {
-		req.Header[http.CanonicalHeaderKey(k)] = v
-	}
-	if h := req.Header.Get("Host"); h != "" {
-		req.Host = h
-		req.Header.Del("Host")
-	}
-	req.Header.Set("Upgrade", "websocket")
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Sec-WebSocket-Key", key)
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	if len(opts.Subprotocols) > 0 {
-		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
-	}
-	offer := opts.Compression.wireConfig()
-	if offer != nil {
-		req.Header.Set("Sec-WebSocket-Extensions", wire.OfferDeflate(offer))
-	}
-	if err := req.Write(nc); err != nil {
-		return nil, nil, handshakeIOError(ctx, err)
-	}
-	br := bufio.NewReaderSize(nc, 1024)
-	resp, err := http.ReadResponse(br, req)
+	wc, resp, sub, err := wire.ClientHandshake(ctx, nc, u, wire.ClientConfig{
+		Subprotocols: opts.Subprotocols,
+		Header:       opts.Header,
+		ReadLimit:    opts.ReadLimit,
+		Deflate:      opts.Compression.wireConfig(),
+	})
 	if err != nil {
-		return nil, nil, handshakeIOError(ctx, err)
+		var he *wire.HandshakeError
+		if errors.As(err, &he) && resp != nil && resp.StatusCode == he.Status && he.Status != http.StatusSwitchingProtocols {
+			return nil, resp, &HandshakeError{Status: he.Status, Reason: he.Reason, allow: resp.Header.Get("Allow")}
+		}
+		return nil, resp, fmt.Errorf("pistoke: Dial: %w", err)
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		resp.Body = io.NopCloser(strings.NewReader(string(body)))
-		return nil, resp, &HandshakeError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(body))}
-	}
-	sub, err := wire.CheckResponse(resp, key, opts.Subprotocols)
-	if err != nil {
-		return nil, resp, fmt.Errorf("pistoke: Dial: invalid handshake response: %w", err)
-	}
-	deflate, err := wire.CheckExtensions(resp, offer)
-	if err != nil {
-		return nil, resp, fmt.Errorf("pistoke: Dial: invalid handshake response: %w", err)
-	}
-	var buffered []byte
-	if n := br.Buffered(); n > 0 {
-		buffered, _ = br.Peek(n)
-	}
-	if stop() {
-		_ = nc.SetDeadline(time.Time{})
-	} else {
-		return nil, resp, fmt.Errorf("pistoke: Dial: %w", ctx.Err())
-	}
-	wc := wire.NewConn(nc, wire.Config{Role: wire.RoleClient, ReadLimit: opts.ReadLimit, Buffered: buffered, Deflate: deflate})
 	return newConn(wc, nil, sub, nil, slog.Default()), resp, nil
-}
-
-func handshakeIOError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("pistoke: Dial: %w", ctx.Err())
-	}
-	return fmt.Errorf("pistoke: Dial: handshake: %w", err)
 }

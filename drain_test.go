@@ -190,11 +190,13 @@ func TestDrainTimeoutClosesTheRest(t *testing.T) {
 	defer close(release)
 	mux := http.NewServeMux()
 	mux.Handle("WEBSOCKET /stubborn/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		ws.SendText("ready")
 		<-release // ignores the drain
 		return nil
 	}))
 	srv, url := startServer(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
 	ws := dialOK(t, url+"/stubborn/", nil)
+	expectText(t, ws, "ready")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

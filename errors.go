@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+
+	"github.com/pistoke/pistoke/internal/wire"
 )
 
 // ErrClosed is matched (with errors.Is) by every error that Receive, Send
@@ -54,18 +57,27 @@ func (e *CloseError) Unwrap() error { return e.cause }
 
 // HandshakeError is the error a refused or malformed handshake produces:
 // the HTTP status the client received and why. [Dial] returns it when the
-// server does not switch protocols; pistoke logs it on the server side.
+// server does not switch protocols, with the start of the response body
+// as the Reason.
 type HandshakeError struct {
 	Status int
 	Reason string
+
+	allow string // the response's Allow header, for the hint on a 405
 }
 
 func (e *HandshakeError) Error() string {
-	if e.Reason == "" {
-		return fmt.Sprintf("pistoke: handshake refused: %d %s", e.Status, http.StatusText(e.Status))
+	msg := fmt.Sprintf("pistoke: handshake refused: %d %s", e.Status, http.StatusText(e.Status))
+	if reason := strings.TrimPrefix(strings.TrimPrefix(e.Reason, http.StatusText(e.Status)), ": "); reason != "" {
+		msg += ": " + reason
 	}
-	return fmt.Sprintf("pistoke: handshake refused: %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
+	if hint := e.hint(); hint != "" {
+		msg += " (" + hint + ")"
+	}
+	return msg
 }
+
+func (e *HandshakeError) hint() string { return wire.RefusalHint(e.Status, e.allow, MethodWebsocket) }
 
 // PanicError wraps a value a handler panicked with, and the stack at the
 // panic. pistoke recovers handler panics, closes the connection with 1011

@@ -58,9 +58,9 @@ func ExampleProtocol() {
 	mux.Handle("WEBSOCKET /calc/", pistoke.Protocol{
 		Subprotocols: []string{"v2.calc", "v1.calc"},
 		Codec:        pistoke.JSON{UseNumber: true},
-	}.Handle(func(ws *pistoke.Conn) error {
+	}.Wrap(pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
 		return ws.SendJSON(map[string]string{"speaking": ws.Subprotocol()})
-	}))
+	})))
 	client := pistoketest.NewClient(pistoke.Handler(mux, pistoke.Options{}))
 	defer client.Close()
 
@@ -73,7 +73,7 @@ func ExampleProtocol() {
 	fmt.Println(err)
 	// Output:
 	// {"speaking":"v1.calc"}
-	// pistoketest: handshake refused with 403 Forbidden
+	// pistoketest: handshake refused with 403 Forbidden: no compatible subprotocol
 }
 
 // Middleware inside a protocol closes the socket with 4000+status; the
@@ -113,7 +113,7 @@ func ExampleRawHandlerFunc() {
 			hs.Deny(http.StatusForbidden)
 			return nil
 		}
-		ws, err := hs.Accept(pistoke.AcceptOptions{Header: http.Header{"X-Welcome": {"yes"}}})
+		ws, err := hs.Accept(pistoke.AcceptOptions{Protocol: pistoke.Protocol{Header: http.Header{"X-Welcome": {"yes"}}}})
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func ExampleRawHandlerFunc() {
 	ws.SendText("hi")
 	ws.Close()
 	// Output:
-	// pistoketest: handshake refused with 403 Forbidden
+	// pistoketest: handshake refused with 403 Forbidden: denied by the handler
 	// message hi
 	// disconnect 1000
 }

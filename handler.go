@@ -1,16 +1,12 @@
 package pistoke
 
 import (
-	"bufio"
-	"cmp"
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,15 +63,12 @@ type Options struct {
 	// Nil means slog.Default().
 	Logger *slog.Logger
 
-	// InlineHandlers keeps socket handlers inside ServeHTTP, so that
-	// middleware returns only when the socket closes, as with most Go
-	// WebSocket libraries. By default ServeHTTP returns once the
-	// connection is upgraded and the handler goes on in a goroutine of its
-	// own: net/http's deep request stack is then freed, which saves about
-	// 4 KiB per open connection, and middleware code after
-	// next.ServeHTTP runs when the socket opens. Raw handlers always run
-	// inline.
-	InlineHandlers bool
+	// MaxHeaderBytes bounds the size of a handshake's request line and
+	// headers, which a socket keeps for its life (they stay readable
+	// through Conn.Request); a larger handshake is refused with 431.
+	// 0 means DefaultMaxHeaderBytes, negative means no bound beyond the
+	// http.Server's own MaxHeaderBytes.
+	MaxHeaderBytes int
 
 	// PingInterval is how often the server pings each connection; 0 means
 	// DefaultPingInterval, negative means never. Pings keep proxies and NAT
@@ -130,6 +123,11 @@ const (
 	DefaultPingInterval = 30 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultSendQueue    = 64
+
+	// DefaultMaxHeaderBytes is the handshake header budget of a socket:
+	// enough for browsers' usual cookies, small next to net/http's
+	// 1 MiB default, which would otherwise be kept per connection.
+	DefaultMaxHeaderBytes = 16 << 10
 )
 
 // server is Options made ready for use by every request.
@@ -140,7 +138,7 @@ type server struct {
 	closeTimeout time.Duration
 	checkOrigin  func(*http.Request) error
 	logger       *slog.Logger
-	inline       bool
+	maxHeader    int // 0: no bound
 
 	pingInterval time.Duration // 0: no pings
 	pongTimeout  time.Duration
@@ -153,7 +151,25 @@ type server struct {
 
 	open  atomic.Int64 // connections open or being upgraded, for maxConns
 	sweep sweeper
+
+	warned405 sync.Map // paths whose 405 answer to a handshake was logged
+	n405      atomic.Int32
 }
+
+// warnOnce405 reports whether a 405 answer to a handshake for path is to
+// be logged at warn: the first time for each path, for at most
+// maxWarned405 paths, since clients choose the paths.
+func (s *server) warnOnce405(path string) bool {
+	if s.n405.Load() >= maxWarned405 {
+		return false
+	}
+	if _, seen := s.warned405.LoadOrStore(path, struct{}{}); seen {
+		return false
+	}
+	return s.n405.Add(1) <= maxWarned405
+}
+
+const maxWarned405 = 64
 
 // defaultServer serves handshakes that reach a protocol without passing
 // through Handler, so that protocols work on their own too.
@@ -165,7 +181,7 @@ func newServer(opts Options) *server {
 		closeTimeout: opts.CloseTimeout,
 		checkOrigin:  opts.CheckOrigin,
 		logger:       opts.Logger,
-		inline:       opts.InlineHandlers,
+		maxHeader:    defaulted(opts.MaxHeaderBytes, DefaultMaxHeaderBytes),
 		pingInterval: defaulted(opts.PingInterval, DefaultPingInterval),
 		idleTimeout:  max(opts.IdleTimeout, 0),
 		writeTimeout: defaulted(opts.WriteTimeout, DefaultWriteTimeout),
@@ -209,7 +225,6 @@ func (s *server) log() *slog.Logger {
 }
 
 type serverKey struct{}
-type handshakeKey struct{}
 
 // serverFrom returns the configuration in force for a request.
 func serverFrom(ctx context.Context) *server {
@@ -220,11 +235,6 @@ func serverFrom(ctx context.Context) *server {
 		return s
 	}
 	return defaultServer
-}
-
-func handshakeFrom(ctx context.Context) *handshake {
-	hs, _ := ctx.Value(handshakeKey{}).(*handshake)
-	return hs
 }
 
 // Handler returns a handler that serves HTTP requests with next as usual
@@ -238,6 +248,17 @@ func handshakeFrom(ctx context.Context) *handshake {
 // except that a 2xx or 3xx answer to a handshake (a login redirect, say)
 // becomes 403: a browser cannot follow it, and it must not look like
 // success.
+//
+// A socket handler runs inside the ServeHTTP of every router and
+// middleware between Handler and itself, for as long as the socket
+// lives: their code after next.ServeHTTP runs when the socket has closed,
+// and nothing they pool per request (chi's routing context, say) is
+// reused meanwhile. The tree runs on a goroutine of its own, so that
+// net/http's connection goroutine returns once the connection is taken
+// over. Make Handler the outermost handler, wrapping your middleware:
+// middleware outside it that wraps the ResponseWriter keeps net/http's
+// goroutine, and its memory, for the socket's life, and middleware
+// outside it that does not returns as soon as the socket opens.
 func Handler(next http.Handler, opts Options) http.Handler {
 	s := newServer(opts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -263,149 +284,3 @@ func OriginalMethod(r *http.Request) string {
 	}
 	return r.Method
 }
-
-// handshake is the state of one WebSocket handshake on its way through the
-// handler tree. It is touched only by the request's goroutine.
-type handshake struct {
-	srv     *server
-	base    http.ResponseWriter // what Handler received; last resort for Hijack
-	method  string
-	key     string
-	offered []string
-
-	originExempt bool
-	owner        any // *protoState or *rawState in charge, if any
-	nested       bool
-	upgraded     bool
-
-	tracker *tracker         // the http.Server's, for drains
-	slot    bool             // holds one of srv.maxConns until a Conn takes it
-	tracked bool             // counted by tracker until a Conn takes over
-	outcome HandshakeOutcome // why it was refused, when known
-}
-
-func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	key, err := wire.CheckRequest(r)
-	if err != nil {
-		status, reason := http.StatusBadRequest, err.Error()
-		var he *wire.HandshakeError
-		if errors.As(err, &he) {
-			status, reason = he.Status, he.Reason
-			for k, v := range he.Header {
-				w.Header()[k] = v
-			}
-		}
-		s.log().LogAttrs(r.Context(), slog.LevelInfo, "pistoke: bad handshake",
-			slog.String("path", r.URL.Path), slog.Int("status", status), slog.String("reason", reason))
-		s.refuseHandshake(HandshakeBadRequest)
-		http.Error(w, "Bad WebSocket handshake: "+reason, status)
-		return
-	}
-	hs := &handshake{srv: s, base: w, method: r.Method, key: key, offered: wire.Subprotocols(r.Header), tracker: trackerFor(r)}
-	if !s.admit(w, r, hs) {
-		return
-	}
-	defer hs.releaseSlot()
-	r = r.WithContext(context.WithValue(r.Context(), handshakeKey{}, hs))
-	r.Method = MethodWebsocket
-	hw := &handshakeWriter{ResponseWriter: w, hs: hs, r: r}
-	next.ServeHTTP(hw, r)
-	if !hs.upgraded && !hw.wrote {
-		s.log().LogAttrs(r.Context(), slog.LevelInfo, "pistoke: handshake not upgraded",
-			slog.String("path", r.URL.Path), slog.String("reason", "no handler answered it"))
-		hw.refuse()
-	}
-	if !hs.upgraded || hs.outcome != "" {
-		s.refuseHandshake(cmp.Or(hs.outcome, HandshakeRejected))
-	}
-}
-
-// releaseSlot gives back what a handshake that did not open a connection
-// held: its MaxConns slot and its place in the drain's count.
-func (hs *handshake) releaseSlot() {
-	if hs.slot {
-		hs.slot = false
-		hs.srv.open.Add(-1)
-	}
-	if hs.tracked {
-		hs.tracked = false
-		hs.tracker.abort()
-	}
-}
-
-// handshakeWriter stands between the handler tree and the client during a
-// handshake. It turns answers a browser cannot use (2xx, 3xx) into 403 and
-// notices when a handler upgrades the connection.
-type handshakeWriter struct {
-	http.ResponseWriter
-	hs      *handshake
-	r       *http.Request
-	wrote   bool
-	refused bool
-}
-
-func (w *handshakeWriter) WriteHeader(code int) {
-	if w.hs.upgraded || w.wrote {
-		return
-	}
-	if code < 200 {
-		w.ResponseWriter.WriteHeader(code)
-		return
-	}
-	if code < 400 {
-		w.hs.srv.log().LogAttrs(w.r.Context(), slog.LevelInfo, "pistoke: handshake refused",
-			slog.String("path", w.r.URL.Path), slog.Int("status", http.StatusForbidden),
-			slog.String("reason", fmt.Sprintf("the handler answered with %d %s", code, http.StatusText(code))))
-		w.refuse()
-		return
-	}
-	w.wrote = true
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// refuse answers 403, dropping what a 2xx/3xx answer had prepared.
-func (w *handshakeWriter) refuse() {
-	h := w.Header()
-	for _, k := range []string{"Location", "Content-Length", "Content-Encoding", "Etag", "Last-Modified"} {
-		h.Del(k)
-	}
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.wrote, w.refused = true, true
-	w.ResponseWriter.WriteHeader(http.StatusForbidden)
-	_, _ = w.ResponseWriter.Write([]byte("Forbidden\n"))
-}
-
-func (w *handshakeWriter) Write(b []byte) (int, error) {
-	if w.hs.upgraded {
-		return 0, http.ErrHijacked
-	}
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.refused {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *handshakeWriter) Flush() {
-	if !w.wrote && !w.hs.upgraded {
-		w.WriteHeader(http.StatusOK)
-	}
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Hijack lets other WebSocket libraries upgrade inside the tree too.
-func (w *handshakeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if w.wrote {
-		return nil, nil, errors.New("pistoke: hijack after the response was written")
-	}
-	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil {
-		w.hs.upgraded = true
-	}
-	return c, brw, err
-}
-
-func (w *handshakeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -66,6 +66,19 @@ func (l *logRecorder) wait(t *testing.T, msg string) string {
 func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
 
+// count returns how many records have msg.
+func (l *logRecorder) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.records {
+		if r.Message == msg {
+			n++
+		}
+	}
+	return n
+}
+
 // find returns the first record with msg, as "msg key=value ...".
 func (l *logRecorder) find(msg string) (string, bool) {
 	l.mu.Lock()
@@ -74,6 +87,7 @@ func (l *logRecorder) find(msg string) (string, bool) {
 		if r.Message == msg {
 			var b strings.Builder
 			b.WriteString(r.Message)
+			b.WriteString(" level=" + r.Level.String())
 			r.Attrs(func(a slog.Attr) bool {
 				b.WriteString(" " + a.String())
 				return true
@@ -216,6 +230,10 @@ func TestBadHandshakes(t *testing.T) {
 		{"short key", strings.Replace(good, "dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ=", 1), http.StatusBadRequest, ""},
 		{"no Connection upgrade", strings.Replace(good, "Connection: Upgrade", "Connection: keep-alive", 1), http.StatusBadRequest, ""},
 		{"POST", strings.Replace(good, "GET", "POST", 1), http.StatusMethodNotAllowed, ""},
+		{"a body", strings.Replace(good, "\r\n\r\n", "\r\nContent-Length: 6\r\n\r\n\x81\x80abcd", 1), http.StatusBadRequest, ""},
+		{"a chunked body", strings.Replace(good, "\r\n\r\n", "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 1), http.StatusBadRequest, ""},
+		{"headers over budget", strings.Replace(good, "\r\n\r\n", "\r\nCookie: "+strings.Repeat("x", pistoke.DefaultMaxHeaderBytes)+"\r\n\r\n", 1),
+			http.StatusRequestHeaderFieldsTooLarge, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nc, err := net.Dial("tcp", srv.Listener.Addr().String())
@@ -394,7 +412,7 @@ func TestMiddlewareHeadersReachUpgradeResponse(t *testing.T) {
 		})
 	}
 	mux := http.NewServeMux()
-	mux.Handle("WEBSOCKET /ws/", setCookie(pistoke.Protocol{Header: http.Header{"X-Served-By": {"pistoke"}}}.Handle(echo)))
+	mux.Handle("WEBSOCKET /ws/", setCookie(pistoke.Protocol{Header: http.Header{"X-Served-By": {"pistoke"}}}.Wrap(pistoke.HandlerFunc(echo))))
 	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
 	ws, resp, err := pistoke.Dial(context.Background(), base+"/ws/", nil)
 	if err != nil {

@@ -23,40 +23,27 @@ type HandlerFunc func(ws *Conn) error
 
 // ServeHTTP upgrades the handshake and runs f.
 func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	serveSocket(w, r, f, f)
-}
-
-// serveSocket runs f for a handshake; self is the handler to re-enter
-// under the default protocol when no protocol is in charge yet.
-func serveSocket(w http.ResponseWriter, r *http.Request, self http.Handler, f func(*Conn) error) {
 	hs := handshakeFrom(r.Context())
 	if hs == nil {
-		serveOutside(w, r, self)
+		serveOutside(w, r, http.HandlerFunc(f.serve))
 		return
 	}
-	switch o := hs.owner.(type) {
-	case nil:
-		Protocol{}.Wrap(self).ServeHTTP(w, r)
-	case *protoState:
-		c := o.accept(r)
-		switch {
-		case c == nil:
-		case hs.srv.inline:
-			c.finish(callHandler(f, c))
-		default:
-			go func() { c.finish(callHandler(f, c)) }()
-		}
-	default:
-		hs.nested = true
+	f.serve(w, r)
+}
+
+func (f HandlerFunc) serve(w http.ResponseWriter, r *http.Request) {
+	if c := handshakeFrom(r.Context()).open(w, r); c != nil {
+		c.finish(callHandler(f, c))
 	}
 }
 
 // serveOutside answers a request that reached a socket handler without
-// passing through Handler: a handshake is validated and sent back into
-// self, anything else gets 426 Upgrade Required.
-func serveOutside(w http.ResponseWriter, r *http.Request, self http.Handler) {
+// passing through Handler: a handshake is served with the default
+// options, with serve as its whole tree; anything else gets 426 Upgrade
+// Required.
+func serveOutside(w http.ResponseWriter, r *http.Request, serve http.Handler) {
 	if wire.IsUpgrade(r) {
-		defaultServer.serveHandshake(w, r, self)
+		defaultServer.serveHandshake(w, r, serve)
 		return
 	}
 	w.Header().Set("Upgrade", "websocket")

@@ -416,12 +416,12 @@ func interopServer(t *testing.T) string {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("WEBSOCKET /echo/", pistoke.HandlerFunc(echo))
-	mux.Handle("WEBSOCKET /sub/", pistoke.Protocol{Subprotocols: []string{"v2.proto", "v1.proto"}}.Handle(func(ws *pistoke.Conn) error {
+	mux.Handle("WEBSOCKET /sub/", pistoke.Protocol{Subprotocols: []string{"v2.proto", "v1.proto"}}.Wrap(pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
 		if err := ws.SendText(ws.Subprotocol()); err != nil {
 			return err
 		}
 		return echo(ws)
-	}))
+	})))
 	mux.Handle("WEBSOCKET /return/", pistoke.HandlerFunc(func(*pistoke.Conn) error { return nil }))
 	mux.Handle("WEBSOCKET /error/", pistoke.HandlerFunc(func(*pistoke.Conn) error {
 		return errors.New("password=hunter2 rejected by the database")

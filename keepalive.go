@@ -180,7 +180,7 @@ func (w *sweeper) check(c *Conn, st *sweepState, now int64) {
 // socket; if nobody does, the context's reader starts, as it would for a
 // handler waiting on ctx.Done().
 func (c *Conn) ping() {
-	c.needWatch()
+	c.needWatch() // sends the 101 first if it has not gone yet
 	if err := c.wc.WritePing(nil); err != nil {
 		c.end(err)
 	}

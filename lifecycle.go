@@ -169,8 +169,8 @@ func closedBy(err error) string {
 	return ClosedByNetwork
 }
 
-// refuseHandshake records a handshake that did not upgrade.
-func (s *server) refuseHandshake(outcome HandshakeOutcome) {
+// countHandshake records a handshake that did not upgrade.
+func (s *server) countHandshake(outcome HandshakeOutcome) {
 	if s.metrics != nil {
 		s.metrics.Handshake(outcome)
 	}
@@ -199,7 +199,7 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request, hs *handshake) bo
 }
 
 func (s *server) refuse503(w http.ResponseWriter, r *http.Request, outcome HandshakeOutcome, reason string) {
-	s.refuseHandshake(outcome)
+	s.countHandshake(outcome)
 	s.log().LogAttrs(r.Context(), slog.LevelWarn, "pistoke: handshake refused",
 		slog.String("path", r.URL.Path), slog.Int("status", http.StatusServiceUnavailable),
 		slog.String("reason", reason), slog.String("outcome", string(outcome)))

@@ -118,7 +118,7 @@ func TestHandshakeOutcomes(t *testing.T) {
 	rec := newMetricsRecorder()
 	mux := http.NewServeMux()
 	mux.Handle("WEBSOCKET /echo/", pistoke.HandlerFunc(echo))
-	mux.Handle("WEBSOCKET /sub/", pistoke.Protocol{Subprotocols: []string{"v1"}}.Handle(echo))
+	mux.Handle("WEBSOCKET /sub/", pistoke.Protocol{Subprotocols: []string{"v1"}}.Wrap(pistoke.HandlerFunc(echo)))
 	_, url := startServer(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger(), Metrics: rec}))
 
 	dialOK(t, url+"/echo/", nil)

@@ -45,6 +45,7 @@ func (m *PreparedMessage) Payload() []byte { return m.m.Payload() }
 // SendPrepared sends m, like Send(m.Type(), m.Payload()) without encoding
 // it again.
 func (c *Conn) SendPrepared(m *PreparedMessage) error {
+	c.start()
 	st := c.stats
 	if st != nil && !c.enterSend(st) {
 		return c.ended()
@@ -93,6 +94,7 @@ func (c *Conn) sendPreparedBatch(ms []*PreparedMessage, try bool) error {
 	if len(ms) == 0 {
 		return nil
 	}
+	c.start()
 	st := c.stats
 	if st != nil && !c.enterSend(st) {
 		return c.ended()

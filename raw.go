@@ -25,11 +25,10 @@ type RawHandlerFunc func(h *Handshake) error
 // Handshake is the connect event of a [RawHandlerFunc]: the request and
 // the means to answer it.
 type Handshake struct {
-	hs     *handshake
-	w      http.ResponseWriter
-	r      *http.Request
-	conn   *Conn
-	denied bool
+	hs   *handshake
+	w    http.ResponseWriter
+	r    *http.Request
+	conn *Conn
 }
 
 // Request returns the handshake request.
@@ -43,14 +42,10 @@ func (h *Handshake) Subprotocols() []string { return slices.Clone(h.hs.offered) 
 type AcceptOptions struct {
 	// Subprotocol must be one the client offered, or "".
 	Subprotocol string
-	// Header holds extra headers for the 101 response.
-	Header http.Header
-	// ReadLimit overrides Options.ReadLimit.
-	ReadLimit int64
-	// Codec for SendJSON and ReceiveJSON; nil means JSON{}.
-	Codec Codec
-	// Compression overrides Options.Compression.
-	Compression *Compression
+	// Protocol holds the other settings of the connection (read limit,
+	// codec, compression, extra response headers), as for a handler that
+	// a Protocol wraps; its Subprotocols field is ignored.
+	Protocol Protocol
 }
 
 // Accept completes the handshake and returns the connection. It fails
@@ -58,68 +53,58 @@ type AcceptOptions struct {
 // offered, or when the origin check refuses the request (the client then
 // gets 403).
 func (h *Handshake) Accept(opts AcceptOptions) (*Conn, error) {
-	if h.conn != nil || h.denied {
+	if h.hs.state != hsRouting {
 		return nil, errors.New("pistoke: handshake already answered")
 	}
 	if opts.Subprotocol != "" && !slices.Contains(h.hs.offered, opts.Subprotocol) {
 		return nil, fmt.Errorf("pistoke: subprotocol %q was not offered by the client", opts.Subprotocol)
 	}
-	c, err := h.hs.upgrade(h.w, h.r, opts.Subprotocol, opts.Header, opts.ReadLimit, opts.Codec, opts.Compression)
+	p := opts.Protocol
+	c, err := h.hs.upgrade(h.w, h.r, opts.Subprotocol, &p)
 	if err != nil {
-		h.denied = true
 		return nil, &HandshakeError{Status: http.StatusForbidden, Reason: err.Error()}
 	}
 	h.conn = c
 	return c, nil
 }
 
-// Deny refuses the handshake with an HTTP status; a status below 400
-// becomes 403.
+// Deny refuses the handshake with an HTTP status; a status outside
+// 400-999 becomes 403.
 func (h *Handshake) Deny(status int) {
-	if h.conn != nil || h.denied {
-		return
-	}
 	if status < 400 || status > 999 {
 		status = http.StatusForbidden
 	}
-	h.denied = true
-	h.hs.srv.log().LogAttrs(h.r.Context(), slog.LevelInfo, "pistoke: handshake refused",
-		slog.String("path", h.r.URL.Path), slog.Int("status", status), slog.String("reason", "denied by the handler"))
-	http.Error(h.w, http.StatusText(status), status)
+	h.hs.refuse(h.w, h.r, status, HandshakeRejected, slog.LevelInfo, "denied by the handler")
 }
 
 // ServeHTTP calls f with the handshake.
 func (f RawHandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	hs := handshakeFrom(r.Context())
-	if hs == nil {
-		serveOutside(w, r, f)
+	if handshakeFrom(r.Context()) == nil {
+		serveOutside(w, r, http.HandlerFunc(f.serve))
 		return
 	}
-	if hs.owner != nil {
-		hs.nested = true
+	f.serve(w, r)
+}
+
+func (f RawHandlerFunc) serve(w http.ResponseWriter, r *http.Request) {
+	hs := handshakeFrom(r.Context())
+	if hs.claimFor(w, r, nil, true) == nil {
 		return
 	}
 	h := &Handshake{hs: hs, w: w, r: r}
-	hs.owner = h
-	err := callRaw(f, h)
+	err := callHandler(func(*Conn) error { return f(h) }, nil)
 	switch {
 	case h.conn != nil:
 		h.conn.finish(err)
-	case h.denied:
-		reportEarlyEnd(r, err)
-	default:
+	case hs.state == hsRouting:
 		if err == nil {
 			err = ErrNotAccepted
 		}
-		h.hs.srv.log().LogAttrs(r.Context(), slog.LevelError, "pistoke: handshake refused",
-			slog.String("path", r.URL.Path), slog.Int("status", http.StatusForbidden), slog.String("reason", err.Error()))
-		http.Error(w, http.StatusText(http.StatusForbidden), http.StatusForbidden)
+		hs.refuse(w, r, http.StatusForbidden, HandshakeRejected, slog.LevelError, err.Error())
+		reportEarlyEnd(r, err)
+	default:
 		reportEarlyEnd(r, err)
 	}
-}
-
-func callRaw(f RawHandlerFunc, h *Handshake) (err error) {
-	return callHandler(func(*Conn) error { return f(h) }, nil)
 }
 
 // EventType tells the events of [Conn.NextEvent] apart.

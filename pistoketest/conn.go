@@ -7,32 +7,66 @@ import (
 	"time"
 
 	"github.com/pistoke/pistoke"
-	"github.com/pistoke/pistoke/internal/hook"
+	"github.com/pistoke/pistoke/internal/wire"
 )
 
 // Conn is the test's end of a connection. Its methods are not safe for
 // concurrent use.
 type Conn struct {
-	ws      *pistoke.Conn
+	ws      *wire.Conn
+	sub     string
 	obs     *observer
 	timeout time.Duration
 	closed  bool
 }
 
 // Subprotocol returns the subprotocol the handler chose, or "".
-func (c *Conn) Subprotocol() string { return c.ws.Subprotocol() }
+func (c *Conn) Subprotocol() string { return c.sub }
 
-// Send sends a message of the given type.
-func (c *Conn) Send(typ pistoke.MessageType, p []byte) error { return c.ws.Send(typ, p) }
+// Send sends a message of the given type. Unlike a server's sends, it
+// does not check that text is UTF-8, so that tests can send what a
+// broken client would.
+func (c *Conn) Send(typ pistoke.MessageType, p []byte) error {
+	if typ != pistoke.Text && typ != pistoke.Binary {
+		return fmt.Errorf("pistoketest: Send: message type must be Text or Binary, not %v", typ)
+	}
+	if err := c.ws.WriteMessage(wire.Opcode(typ), p); err != nil {
+		return closeError(err)
+	}
+	return nil
+}
 
 // SendText sends a text message.
-func (c *Conn) SendText(s string) error { return c.ws.SendText(s) }
+func (c *Conn) SendText(s string) error { return c.Send(pistoke.Text, []byte(s)) }
 
 // SendBinary sends a binary message.
-func (c *Conn) SendBinary(p []byte) error { return c.ws.SendBinary(p) }
+func (c *Conn) SendBinary(p []byte) error { return c.Send(pistoke.Binary, p) }
 
 // SendJSON sends v encoded as JSON in a text message.
-func (c *Conn) SendJSON(v any) error { return c.ws.SendJSON(v) }
+func (c *Conn) SendJSON(v any) error {
+	p, err := pistoke.JSON{}.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.Send(pistoke.Text, p)
+}
+
+// closeError turns the engine's report of how the connection ended into
+// the *pistoke.CloseError a server's handler would see, keeping the I/O
+// error behind an abnormal closure.
+func closeError(err error) error {
+	var (
+		ce *wire.CloseError
+		pe *wire.ProtocolError
+	)
+	switch {
+	case errors.As(err, &ce):
+		return &pistoke.CloseError{Code: ce.Code, Reason: ce.Reason}
+	case errors.As(err, &pe):
+		return &pistoke.CloseError{Code: pe.Code, Reason: pe.Reason}
+	}
+	return fmt.Errorf("%w: %w", &pistoke.CloseError{Code: pistoke.CloseAbnormal, Reason: err.Error()}, err)
+}
 
 // Receive waits, up to the client's Timeout, for the next message. The
 // returned bytes are the test's to keep. When the handler has closed the
@@ -40,14 +74,15 @@ func (c *Conn) SendJSON(v any) error { return c.ws.SendJSON(v) }
 // timeout, an error matching ErrTimeout (the connection is then closed).
 func (c *Conn) Receive() (pistoke.MessageType, []byte, error) {
 	_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(c.timeout))
-	typ, p, err := c.ws.Receive()
+	op, p, err := c.ws.ReadMessage()
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			_ = c.ws.CloseNow()
 			return 0, nil, fmt.Errorf("%w waiting for a message: %w", ErrTimeout, err)
 		}
-		return 0, nil, err
+		return 0, nil, closeError(err)
 	}
-	return typ, append([]byte(nil), p...), nil
+	return pistoke.MessageType(op), append([]byte(nil), p...), nil
 }
 
 // ReceiveText receives a message and returns it as a string; a binary
@@ -100,7 +135,7 @@ func (c *Conn) Close() error {
 	}
 	c.closed = true
 	_ = c.ws.NetConn().SetReadDeadline(time.Time{})
-	unreadOut, _ := hook.CloseCounting(c.ws, pistoke.CloseNormal, "")
+	unreadOut, _ := c.ws.Close(pistoke.CloseNormal, "")
 	var errs []error
 	select {
 	case <-c.obs.done:

@@ -28,12 +28,14 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/pistoke/pistoke"
 	"github.com/pistoke/pistoke/internal/hook"
 	"github.com/pistoke/pistoke/internal/memconn"
+	"github.com/pistoke/pistoke/internal/wire"
 )
 
 // Errors a test can tell apart with errors.Is and errors.As.
@@ -60,11 +62,21 @@ var (
 type RefusedError struct {
 	Status int
 	Body   string
-	err    error // what the handler reported, if anything
+	allow  string // the Allow header of a 405
+	err    error  // what the handler reported, if anything
 }
 
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("pistoketest: handshake refused with %d %s", e.Status, http.StatusText(e.Status))
+	msg := fmt.Sprintf("pistoketest: handshake refused with %d %s", e.Status, http.StatusText(e.Status))
+	body := strings.TrimSpace(e.Body)
+	body = strings.TrimPrefix(strings.TrimPrefix(body, http.StatusText(e.Status)), ": ")
+	if body != "" {
+		msg += ": " + body
+	}
+	if hint := wire.RefusalHint(e.Status, e.allow, pistoke.MethodWebsocket); hint != "" {
+		msg += " (" + hint + ")"
+	}
+	return msg
 }
 
 // Unwrap returns the error the server side reported with the refusal,
@@ -269,26 +281,28 @@ func (c *Client) Dial(ctx context.Context, path string, opts *DialOptions) (*Con
 	obs := &observer{done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
-	ws, resp, err := pistoke.Dial(ctx, u.String(), &pistoke.DialOptions{
+	nc, err := c.connect(obs)
+	if err != nil {
+		return nil, err
+	}
+	ws, resp, sub, err := wire.ClientHandshake(ctx, nc, u, wire.ClientConfig{
 		Subprotocols: opts.Subprotocols,
 		Header:       header,
 		ReadLimit:    -1,
-		NetDial: func(context.Context, string, string) (net.Conn, error) {
-			return c.connect(obs)
-		},
 	})
 	if resp != nil {
 		c.Jar.SetCookies(httpURL, resp.Cookies())
 	}
 	if err != nil {
+		nc.Close()
 		return nil, c.dialError(obs, resp, err)
 	}
-	return &Conn{ws: ws, obs: obs, timeout: c.timeout()}, nil
+	return &Conn{ws: ws, sub: sub, obs: obs, timeout: c.timeout()}, nil
 }
 
 func (c *Client) dialError(obs *observer, resp *http.Response, err error) error {
-	var he *pistoke.HandshakeError
-	if !errors.As(err, &he) {
+	var he *wire.HandshakeError
+	if resp == nil || !errors.As(err, &he) || he.Status != resp.StatusCode || he.Status == http.StatusSwitchingProtocols {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return fmt.Errorf("%w: %w", ErrTimeout, err)
 		}
@@ -304,12 +318,8 @@ func (c *Client) dialError(obs *observer, resp *http.Response, err error) error 
 	if herr != nil && !errors.Is(herr, pistoke.ErrNestedProtocol) {
 		return fmt.Errorf("%w: %w (status %d)", ErrHandlerEnded, herr, he.Status)
 	}
-	body := ""
-	if resp != nil {
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-	}
-	return &RefusedError{Status: he.Status, Body: body, err: herr}
+	b, _ := io.ReadAll(resp.Body)
+	return &RefusedError{Status: he.Status, Body: string(b), allow: resp.Header.Get("Allow"), err: herr}
 }
 
 // observer receives the handler's result from pistoke.

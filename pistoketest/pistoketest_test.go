@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,13 @@ func clientFor(t *testing.T, pattern string, h http.Handler) *pistoketest.Client
 func TestTimeout(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	c := clientFor(t, "WEBSOCKET /silent/", pistoke.HandlerFunc(func(*pistoke.Conn) error { <-release; return nil }))
+	c := clientFor(t, "WEBSOCKET /silent/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		select { // looking at the context sends the 101
+		case <-release:
+		case <-ws.Context().Done():
+		}
+		return nil
+	}))
 	c.Timeout = 50 * time.Millisecond
 	ws := dial(t, c, "/silent/", nil)
 	_, _, err := ws.Receive()
@@ -156,4 +163,56 @@ func Example() {
 	// hello!
 	// 1000
 	// <nil>
+}
+
+// room is the simplest group: the sockets in it, each sent what any of
+// them says.
+type room struct {
+	mu      sync.Mutex
+	members map[*pistoke.Conn]bool
+}
+
+func (rm *room) broadcast(from *pistoke.Conn, msg []byte) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	for ws := range rm.members {
+		if ws != from {
+			ws.SendText(string(msg))
+		}
+	}
+}
+
+// Set-up a handler does before it first uses its connection (joining a
+// room) is done by the time the client's Dial returns, so the natural
+// two-client test needs no polling.
+func TestDialReturnsAfterTheHandlerSetUp(t *testing.T) {
+	rm := &room{members: map[*pistoke.Conn]bool{}}
+	c := clientFor(t, "WEBSOCKET /room/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		rm.mu.Lock()
+		rm.members[ws] = true
+		rm.mu.Unlock()
+		defer func() {
+			rm.mu.Lock()
+			delete(rm.members, ws)
+			rm.mu.Unlock()
+		}()
+		for _, msg := range ws.Messages() {
+			rm.broadcast(ws, msg)
+		}
+		return ws.Err()
+	}))
+	for i := range 1000 {
+		alice := dial(t, c, "/room/", nil)
+		bob := dial(t, c, "/room/", nil)
+		if err := alice.SendText("hello bob"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := bob.ReceiveText()
+		if err != nil || got != "hello bob" {
+			t.Fatalf("run %d: bob received %q, %v", i, got, err)
+		}
+		if err := errors.Join(alice.Close(), bob.Close()); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
 }

@@ -54,7 +54,7 @@ func seedApp() http.Handler {
 		return ws.Err()
 	}))
 	mux.Handle("WEBSOCKET /empty/", pistoke.HandlerFunc(func(*pistoke.Conn) error { return nil }))
-	mux.Handle("WEBSOCKET /sub/", pistoke.Protocol{Subprotocols: []string{"yhta-suurempi", "yhta-pienempi"}}.Handle(
+	mux.Handle("WEBSOCKET /sub/", pistoke.Protocol{Subprotocols: []string{"yhta-suurempi", "yhta-pienempi"}}.Wrap(pistoke.HandlerFunc(
 		func(ws *pistoke.Conn) error {
 			step := 1
 			if ws.Subprotocol() == "yhta-pienempi" {
@@ -69,7 +69,7 @@ func seedApp() http.Handler {
 				return err
 			}
 			return ws.SendText(strconv.Itoa(n + step))
-		}))
+		})))
 	mux.Handle("WEBSOCKET /outer/", requireAdmin(pistoke.HandlerFunc(echo)))
 	mux.Handle("WEBSOCKET /inner/", pistoke.Protocol{}.Wrap(requireAdmin(pistoke.HandlerFunc(echo))))
 	mux.Handle("WEBSOCKET /no-protocol/", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -202,7 +202,13 @@ func TestSeedEmptyViewWithInputReportsInputNotRead(t *testing.T) {
 	// handler until the message is queued, through a handler of our own.
 	release := make(chan struct{})
 	mux := http.NewServeMux()
-	mux.Handle("WEBSOCKET /wait/", pistoke.HandlerFunc(func(*pistoke.Conn) error { <-release; return nil }))
+	mux.Handle("WEBSOCKET /wait/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+		select { // looking at the context sends the 101
+		case <-release:
+		case <-ws.Context().Done():
+		}
+		return nil
+	}))
 	c.Handler = pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()})
 	ws := dial(t, c, "/wait/", nil)
 	if err := ws.SendText("never read"); err != nil {

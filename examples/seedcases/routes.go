@@ -31,7 +31,7 @@ func newHandlerWith(opts pistoke.Options) http.Handler {
 	mux.Handle("WEBSOCKET /echo-iter/", pistoke.HandlerFunc(echoIter))
 	mux.Handle("WEBSOCKET /raw/", pistoke.RawHandlerFunc(raw))
 	mux.Handle("WEBSOCKET /empty/", pistoke.HandlerFunc(func(*pistoke.Conn) error { return nil }))
-	mux.Handle("WEBSOCKET /sub/", pistoke.Protocol{Subprotocols: []string{"yhta-suurempi", "yhta-pienempi"}}.Handle(oneOff))
+	mux.Handle("WEBSOCKET /sub/", pistoke.Protocol{Subprotocols: []string{"yhta-suurempi", "yhta-pienempi"}}.Wrap(pistoke.HandlerFunc(oneOff)))
 
 	// The same access check outside and inside the protocol.
 	mux.Handle("WEBSOCKET /private-outer/", requireAdmin(pistoke.HandlerFunc(echo)))
@@ -50,9 +50,9 @@ func newHandlerWith(opts pistoke.Options) http.Handler {
 	mux.Handle("WEBSOCKET /arith/", pistoke.Protocol{
 		Subprotocols: []string{"summa", "erotus"},
 		Codec:        pistoke.JSON{UseNumber: true},
-	}.Handle(pistoke.CSRFHandshake{Key: "csrfmiddlewaretoken", ErrorKey: "virhe"}.Wrap(arith)))
+	}.Wrap(pistoke.HandlerFunc(pistoke.CSRFHandshake{Key: "csrfmiddlewaretoken", ErrorKey: "virhe"}.Wrap(arith))))
 
-	mux.Handle("WEBSOCKET /json/", pistoke.Protocol{Codec: pistoke.JSON{UseNumber: true}}.Handle(jsonEcho))
+	mux.Handle("WEBSOCKET /json/", pistoke.Protocol{Codec: pistoke.JSON{UseNumber: true}}.Wrap(pistoke.HandlerFunc(jsonEcho)))
 
 	mux.Handle("WEBSOCKET /fail/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
 		if _, _, err := ws.Receive(); err != nil {
