@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"weak"
 )
 
 // DefaultDrainTimeout is how long [Run] gives sockets and requests to
@@ -24,6 +26,11 @@ const DefaultDrainTimeout = 5 * time.Second
 // server that has none, so that a client sending its request headers byte
 // by byte (slowloris) cannot hold a connection open.
 const DefaultHandshakeTimeout = 10 * time.Second
+
+// DefaultMaxServerHeaderBytes is the MaxHeaderBytes that [Run] sets on a
+// server that has none, instead of net/http's 1 MiB: no page needs more,
+// and every request pays for what it may send.
+const DefaultMaxServerHeaderBytes = 64 << 10
 
 // CloseReasonGoingAway is the reason of the 1001 close frame a drain sends.
 const CloseReasonGoingAway = "going away"
@@ -42,13 +49,30 @@ type tracker struct {
 	draining atomic.Bool
 }
 
-var trackers sync.Map // *http.Server -> *tracker
+// trackers finds the tracker of an http.Server. It holds servers weakly
+// and forgets each once it has been collected, so that it never keeps a
+// server alive: a server is reachable from its tracker only through the
+// sockets open on it.
+var trackers sync.Map // weak.Pointer[http.Server] -> *tracker
 
 func lookupTracker(srv *http.Server) *tracker {
-	if t, ok := trackers.Load(srv); ok {
+	if t, ok := trackers.Load(weak.Make(srv)); ok {
 		return t.(*tracker)
 	}
 	return nil
+}
+
+// ensureTracker returns srv's tracker, creating it on first use.
+func ensureTracker(srv *http.Server) *tracker {
+	key := weak.Make(srv)
+	if t, ok := trackers.Load(key); ok {
+		return t.(*tracker)
+	}
+	t, loaded := trackers.LoadOrStore(key, &tracker{conns: make(map[*Conn]struct{})})
+	if !loaded {
+		runtime.AddCleanup(srv, func(key weak.Pointer[http.Server]) { trackers.Delete(key) }, key)
+	}
+	return t.(*tracker)
 }
 
 // trackerFor returns the tracker of the server that received r, creating
@@ -58,11 +82,7 @@ func trackerFor(r *http.Request) *tracker {
 	if srv == nil {
 		return nil
 	}
-	if t := lookupTracker(srv); t != nil {
-		return t
-	}
-	t, _ := trackers.LoadOrStore(srv, &tracker{conns: make(map[*Conn]struct{})})
-	return t.(*tracker)
+	return ensureTracker(srv)
 }
 
 // begin admits a handshake unless the server drains.
@@ -144,11 +164,26 @@ func (t *tracker) startDrain() ([]*Conn, <-chan struct{}) {
 // Clients receiving 1001 should reconnect after a randomised delay, so
 // that a restart does not bring them all back in the same instant.
 func Drain(ctx context.Context, srv *http.Server) error {
-	v, _ := trackers.LoadOrStore(srv, &tracker{conns: make(map[*Conn]struct{})})
-	t := v.(*tracker)
-	conns, empty := t.startDrain()
+	return drain(ctx, srv, nil)
+}
+
+// serving is what Run knows of a server that Drain alone does not: its
+// listener and the state of its HTTP connections.
+type serving struct {
+	l      net.Listener
+	conns  *connStates
+	served chan struct{} // closed when Serve has returned
+}
+
+// drain is Drain. With run, it then stops accepting (new connections are
+// refused) and waits for the HTTP connections still reading or serving a
+// request before it shuts the server down: net/http drops, without a
+// response, a request that it finishes reading after Shutdown has begun.
+func drain(ctx context.Context, srv *http.Server, run *serving) error {
+	t := ensureTracker(srv)
+	sockets, empty := t.startDrain()
 	srv.SetKeepAlivesEnabled(false)
-	for _, c := range conns {
+	for _, c := range sockets {
 		go c.goAway()
 	}
 
@@ -159,14 +194,71 @@ func Drain(ctx context.Context, srv *http.Server) error {
 		left := t.forceClose()
 		errs = append(errs, fmt.Errorf("pistoke: drain: %d sockets still open: %w", left, ctx.Err()))
 	}
+	if run != nil && len(errs) == 0 {
+		_ = run.l.Close()
+		select {
+		case <-run.served:
+			if err := run.conns.wait(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+		}
+	}
 	if err := srv.Shutdown(ctx); err != nil {
 		_ = srv.Close()
 		if len(errs) == 0 {
 			errs = append(errs, err)
 		}
 	}
-	trackers.Delete(srv)
 	return errors.Join(errs...)
+}
+
+// connStates counts a server's HTTP connections that may still deliver a
+// request: new ones, which have not sent a whole request yet, and active
+// ones. Run installs it as the server's ConnState hook.
+type connStates struct {
+	mu      sync.Mutex
+	busy    map[net.Conn]struct{}
+	changed chan struct{} // closed and replaced on every change
+	next    func(net.Conn, http.ConnState)
+}
+
+func newConnStates(next func(net.Conn, http.ConnState)) *connStates {
+	return &connStates{busy: make(map[net.Conn]struct{}), changed: make(chan struct{}), next: next}
+}
+
+func (cs *connStates) hook(c net.Conn, st http.ConnState) {
+	cs.mu.Lock()
+	switch st {
+	case http.StateNew, http.StateActive:
+		cs.busy[c] = struct{}{}
+	default: // idle, hijacked, closed: nothing more to read there
+		delete(cs.busy, c)
+	}
+	close(cs.changed)
+	cs.changed = make(chan struct{})
+	cs.mu.Unlock()
+	if cs.next != nil {
+		cs.next(c, st)
+	}
+}
+
+// wait returns once no connection is busy, or with an error when ctx
+// ends first.
+func (cs *connStates) wait(ctx context.Context) error {
+	for {
+		cs.mu.Lock()
+		n, changed := len(cs.busy), cs.changed
+		cs.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("pistoke: drain: %d HTTP connections still busy: %w", n, ctx.Err())
+		}
+	}
 }
 
 // forceClose drops the network connections of the sockets left and says
@@ -209,7 +301,16 @@ type RunOptions struct {
 //
 // When l is nil, Run listens on srv.Addr (":http" if empty). When
 // srv.TLSConfig holds certificates (or GetCertificate), Run serves TLS.
-// A srv without ReadHeaderTimeout gets DefaultHandshakeTimeout.
+// A srv without ReadHeaderTimeout gets DefaultHandshakeTimeout, and one
+// without MaxHeaderBytes gets DefaultMaxServerHeaderBytes.
+//
+// Unlike Drain, Run owns the listener: once the sockets are gone it
+// closes it, so that new connections are refused, and waits for every
+// HTTP connection that may still be reading or serving a request before
+// it shuts the server down. A request that arrives at any moment of the
+// drain thus gets an answer (503 with Retry-After for a handshake) or a
+// refused connection, never a connection closed without a response,
+// until the drain timeout ends everything.
 //
 // Run returns nil after a drain that finished in time, the drain's error
 // otherwise, or the error that stopped serving.
@@ -230,6 +331,9 @@ func Run(ctx context.Context, srv *http.Server, l net.Listener, opts *RunOptions
 	}
 	if srv.ReadHeaderTimeout == 0 {
 		srv.ReadHeaderTimeout = DefaultHandshakeTimeout
+	}
+	if srv.MaxHeaderBytes == 0 {
+		srv.MaxHeaderBytes = DefaultMaxServerHeaderBytes
 	}
 	if l == nil {
 		addr := srv.Addr
@@ -256,11 +360,16 @@ func Run(ctx context.Context, srv *http.Server, l net.Listener, opts *RunOptions
 		ctx, sigStop = signal.NotifyContext(ctx, o.Signals...)
 		defer sigStop()
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	run := &serving{l: l, conns: newConnStates(srv.ConnState), served: make(chan struct{})}
+	srv.ConnState = run.conns.hook
+	var serveErr error
+	go func() {
+		serveErr = srv.Serve(l)
+		close(run.served)
+	}()
 	select {
-	case err := <-served:
-		return err
+	case <-run.served:
+		return serveErr
 	case <-ctx.Done():
 	}
 
@@ -276,10 +385,8 @@ func Run(ctx context.Context, srv *http.Server, l net.Listener, opts *RunOptions
 	start := time.Now()
 	dctx, cancel := context.WithTimeout(context.Background(), o.DrainTimeout)
 	defer cancel()
-	err := Drain(dctx, srv)
-	if serr := <-served; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
+	err := drain(dctx, srv, run)
+	<-run.served
 	if err != nil {
 		log.LogAttrs(context.Background(), slog.LevelWarn, "pistoke: drain incomplete",
 			slog.Duration("duration", time.Since(start)), slog.String("error", err.Error()))

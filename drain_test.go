@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -330,5 +333,106 @@ func TestHandshakeInFlightWhenDrainStarts(t *testing.T) {
 	}
 	if err := <-drained; err != nil {
 		t.Fatalf("Drain: %v", err)
+	}
+}
+
+// Run answers a handshake whose request completes after the last socket
+// has drained: net/http alone would drop it once Shutdown has begun.
+func TestRunAnswersAHandshakeCompletedLate(t *testing.T) {
+	logs := &logRecorder{}
+	mux := http.NewServeMux()
+	mux.Handle("WEBSOCKET /echo/", pistoke.HandlerFunc(echo))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		srv := &http.Server{Handler: pistoke.Handler(mux, pistoke.Options{Logger: slog.New(logs)})}
+		ran <- pistoke.Run(ctx, srv, l, &pistoke.RunOptions{Signals: []os.Signal{}, Logger: quietLogger(), DrainTimeout: 20 * time.Second})
+	}()
+	ws := dialOK(t, "ws://"+addr+"/echo/", nil)
+	ws.SendText("hi")
+	expectText(t, ws, "hi")
+
+	// A client that has connected and sent half its handshake.
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	req := "GET /echo/ HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	half := len(req) / 2
+	if _, err := io.WriteString(nc, req[:half]); err != nil {
+		t.Fatal(err)
+	}
+
+	stop()
+	expectClose(t, ws, pistoke.CloseGoingAway)
+	logs.wait(t, "pistoke: socket closed") // the last socket is gone
+
+	if _, err := io.WriteString(nc, req[half:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatalf("the late handshake got no response: %v", err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("late handshake: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if err := <-ran; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("the listener still accepts after Run returned")
+	}
+}
+
+// Serving a socket must not keep an http.Server alive once it is done.
+func TestServersAreCollected(t *testing.T) {
+	const servers = 50
+	collected := make(chan struct{}, servers)
+	for range servers {
+		func() {
+			mux := http.NewServeMux()
+			mux.Handle("WEBSOCKET /echo/", pistoke.HandlerFunc(echo))
+			srv := &http.Server{Handler: pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()})}
+			runtime.AddCleanup(srv, func(ch chan struct{}) { ch <- struct{}{} }, collected)
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				srv.Serve(l)
+			}()
+			ws := dialOK(t, "ws://"+l.Addr().String()+"/echo/", nil)
+			ws.SendText("hi")
+			expectText(t, ws, "hi")
+			if err := ws.Close(pistoke.CloseNormal, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+		}()
+	}
+	deadline := time.After(20 * time.Second)
+	for n := 0; n < servers; {
+		runtime.GC()
+		select {
+		case <-collected:
+			n++
+		case <-time.After(10 * time.Millisecond): // give cleanups a chance to run, then collect again
+		case <-deadline:
+			t.Fatalf("%d of %d servers collected", n, servers)
+		}
 	}
 }

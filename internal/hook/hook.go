@@ -1,6 +1,8 @@
-// Package hook carries test-only signals between pistoke and pistoketest
-// through a request's context, so that the test client can learn how a
-// handler ended without pistoke exporting that machinery.
+// Package hook carries pistoketest's requests to pistoke through the
+// context of a connection served by the test client: tell me how each
+// handler ends, and let CSRF checks pass. pistoke consults it in two
+// places (a socket's end, and the CSRF check); nothing else sets these
+// values, so production servers never see them.
 package hook
 
 import "context"
@@ -43,8 +45,3 @@ func SkipCSRF(ctx context.Context) bool {
 	skip, _ := ctx.Value(skipCSRFKey{}).(bool)
 	return skip
 }
-
-// CloseCounting closes a *pistoke.Conn with code and reason and returns
-// how many data messages arrived unread. pistoke sets it at init, so that
-// the test client can tell output the test never read.
-var CloseCounting func(conn any, code int, reason string) (unread int, err error)
