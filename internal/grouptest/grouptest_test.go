@@ -76,6 +76,9 @@ func TestMembership(t *testing.T) {
 	if m := s.Membership("nobody"); m != nil {
 		t.Errorf("membership %v for a client that never dialled", m)
 	}
+	if err := s.JoinError("ann"); err != nil {
+		t.Errorf("JoinError of a client that joined: %v", err)
+	}
 }
 
 func TestPresence(t *testing.T) {
@@ -118,6 +121,9 @@ func TestTryDialClosedHub(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != pistoke.CloseInternalError {
 		t.Errorf("TryDial on a closed hub: %v, want a close with code %d", err, pistoke.CloseInternalError)
 	}
+	if err := s.JoinError("late"); !errors.Is(err, groups.ErrClosed) {
+		t.Errorf("JoinError = %v, want groups.ErrClosed", err)
+	}
 	if !strings.HasPrefix(err.Error(), "late: ") {
 		t.Errorf("error %q does not name the client", err)
 	}
@@ -135,14 +141,14 @@ func TestTryReceiveBinary(t *testing.T) {
 }
 
 // The handler's options reach the server: an idle timeout closes the
-// socket, which CloseCode reports.
-func TestCloseCode(t *testing.T) {
+// socket, which WaitClose reports.
+func TestWaitClose(t *testing.T) {
 	s := grouptest.NewServer(t, newHub(t, nil), &grouptest.Options{
 		Handler: pistoke.Options{IdleTimeout: 100 * time.Millisecond},
 	})
 	c := s.Dial(t, "room", "ann", nil)
-	if code, skipped := c.CloseCode(); code != pistoke.CloseNormal || skipped != 0 {
-		t.Errorf("CloseCode = %d, %d skipped; want %d, 0 skipped", code, skipped, pistoke.CloseNormal)
+	if ce, skipped := c.WaitClose(); ce.Code != pistoke.CloseNormal || skipped != 0 {
+		t.Errorf("WaitClose = %v, %d skipped; want %d, 0 skipped", ce, skipped, pistoke.CloseNormal)
 	}
 }
 
