@@ -2,6 +2,7 @@ package grouptest_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -193,4 +194,23 @@ func TestSmallBuffers(t *testing.T) {
 	if d := s.Membership("fast").Dropped(); d != 0 {
 		t.Errorf("dropped %d messages for the client that reads", d)
 	}
+}
+
+func TestLargestMember(t *testing.T) {
+	a, b := grouptest.LargestMember(1), grouptest.LargestMember(2)
+	if a.ID == b.ID {
+		t.Errorf("two members share the ID %q", a.ID)
+	}
+	if len(a.ID) != groups.MaxMemberIDBytes {
+		t.Errorf("ID of %d bytes, want MaxMemberIDBytes", len(a.ID))
+	}
+	if p, err := json.Marshal(a.Meta); err != nil || len(p) != groups.MaxMetaBytes {
+		t.Errorf("Meta of %d bytes encoded (%v), want MaxMetaBytes", len(p), err)
+	}
+}
+
+// On an in-process hub, a cluster of one, members at the limits are
+// listed and those beyond refused.
+func TestPresenceAtLimits(t *testing.T) {
+	grouptest.PresenceAtLimits(t, []*groups.Hub{newHub(t, nil)}, "room", 5)
 }
