@@ -40,9 +40,9 @@ const (
 	DropOldest Policy = iota
 	// Disconnect closes the member's socket, discarding what was queued,
 	// so that a client never silently misses a message: it reconnects
-	// and reloads its state instead. The close is the same as a Conn's
-	// that drops a slow consumer (see pistoke.Options.SendQueue): 1008
-	// (pistoke.ClosePolicyViolation), reason
+	// and reloads its state instead. It is the same close as a Conn that
+	// drops a slow consumer, see pistoke.Options.SendQueue: code
+	// pistoke.ClosePolicyViolation, reason
 	// pistoke.CloseReasonSlowConsumer.
 	Disconnect
 )
