@@ -36,8 +36,11 @@ const (
 	// round trip.
 	discoveryWait = 250 * time.Millisecond
 	// maxAnswerWait bounds how long a list waits for a node it believes
-	// alive; such a node is a crashed one until its TTL runs out, or an
-	// overloaded one, and its entries are left out.
+	// alive, counted from the request or from the node's latest part of
+	// an answer: a node that says nothing for that long is a crashed one
+	// until its TTL runs out, or an overloaded one, and its entries are
+	// left out. A node sending a long answer is waited for as long as its
+	// parts keep coming.
 	maxAnswerWait = time.Second
 )
 
@@ -275,8 +278,10 @@ func (s *store) Remove(ctx context.Context, group, key string) error {
 }
 
 // List asks every node for its entries of group and returns them once
-// every node heard from within its TTL has answered, or after at most a
-// second (less when the TTL is short) without the nodes that did not.
+// every node heard from within its TTL has answered. A node silent for a
+// second (less when the TTL is short) after the request, or after the
+// latest part of its answer, is not waited for any longer: its entries
+// are left out.
 func (s *store) List(ctx context.Context, group string) ([]groups.Member, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -302,8 +307,9 @@ func (s *store) List(ctx context.Context, group string) ([]groups.Member, error)
 	}
 
 	start := time.Now()
+	wait := min(b.ttl/2, maxAnswerWait)
 	b.mu.Lock()
-	deadline := start.Add(min(b.ttl/2, maxAnswerWait))
+	deadline := start.Add(wait)
 	if b.settleUntil.After(deadline) {
 		deadline = b.settleUntil
 	}
@@ -313,6 +319,13 @@ func (s *store) List(ctx context.Context, group string) ([]groups.Member, error)
 	for {
 		now := time.Now()
 		until, complete := b.listProgress(answered, now, deadline)
+		if complete && !now.Before(deadline) {
+			if n, _, _ := sub.Pending(); n > 0 {
+				// Received already: the node answered in time, however
+				// long this list takes to read it.
+				until, complete = now.Add(wait), false
+			}
+		}
 		if complete {
 			if !now.Before(deadline) {
 				b.forgetSilent(answered, start)
@@ -343,11 +356,22 @@ func (s *store) List(ctx context.Context, group string) ([]groups.Member, error)
 			}
 			members = append(members, member)
 		}
-		if !a.More {
+		if a.More {
+			// The node is answering: the rest is on its way.
+			deadline = later(deadline, time.Now().Add(wait))
+		} else {
 			answered[a.Node] = true
 		}
 		b.saw(a.Node, a.TTL)
 	}
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // listProgress tells a List whether it has all its answers and, if not,

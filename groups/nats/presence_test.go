@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
+
 	"github.com/pistoke/pistoke/groups"
 	"github.com/pistoke/pistoke/internal/grouptest"
 	"github.com/pistoke/pistoke/internal/testservers"
@@ -283,11 +285,12 @@ func TestPresenceOversizedEntry(t *testing.T) {
 		}
 	}
 	for range 3 {
-		if got := list(t, b, "room"); !slices.Equal(got, want) {
+		got := list(t, b, "room")
+		complete(t, b)
+		if !slices.Equal(got, want) {
 			t.Fatalf("List = %d entries %.60q, want the %d that fit", len(got), got, len(want))
 		}
 	}
-	complete(t, b)
 	if n := logs.count("groups/nats: presence entries left out of a list: larger than the server's max_payload"); n != 1 {
 		t.Errorf("entries left out logged %d times, want once (at most every %v)", n, logEvery)
 	}
@@ -327,6 +330,7 @@ func TestPresenceLargestEntries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		complete(t, lister)
 		if got := ids(ms); !slices.Equal(got, want) {
 			t.Fatalf("listed %d entries, want %d", len(got), len(want))
 		}
@@ -335,6 +339,62 @@ func TestPresenceLargestEntries(t *testing.T) {
 				t.Fatalf("entry %.20q has %d bytes of meta", m.ID, len(m.Meta["k"]))
 			}
 		}
-		complete(t, lister)
+	}
+}
+
+// A node whose answer comes in parts spread over more than the wait for
+// an answer is waited for while its parts keep coming: its entries are
+// all listed.
+func TestPresenceSlowAnswer(t *testing.T) {
+	srv := testservers.StartNATS(t)
+	lister := openBackend(t, Options{URL: srv.URL(), Logger: quiet()}, nil)
+	nc, err := natsgo.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+
+	// A node of its own making: it announces itself, then answers every
+	// list in parts, maxAnswerWait/3 apart.
+	const parts = 5
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sub, err := nc.Subscribe(DefaultPrefix+"presence.list.>", func(m *natsgo.Msg) {
+		wg.Go(func() {
+			for i := range parts {
+				if i > 0 {
+					time.Sleep(maxAnswerWait / 3) // a node slow to answer, not a synchronisation
+				}
+				p := fmt.Sprintf(`{"node":"slow","ttl_ms":60000,"members":[{"id":"part%d"}],"more":%v}`, i, i < parts-1)
+				if err := nc.Publish(m.Reply, []byte(p)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Publish(DefaultPrefix+"presence.node", []byte(`{"node":"slow","kind":"beat","ttl_ms":60000}`)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the slow node known", func() bool {
+		l := lister.(*backend)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		_, ok := l.nodes["slow"]
+		return ok
+	})
+
+	got := list(t, lister, "room")
+	complete(t, lister)
+	var want []string
+	for i := range parts {
+		want = append(want, fmt.Sprintf("part%d", i))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("List = %q, want %q", got, want)
 	}
 }
