@@ -56,9 +56,10 @@ type PresenceStore interface {
 // Member is an entry of a group's presence: who, and a little about them.
 type Member struct {
 	// ID identifies the member, a user id say; several sockets may share
-	// it (one person, two tabs).
+	// it (one person, two tabs). At most MaxMemberIDBytes, valid UTF-8.
 	ID string `json:"id"`
 	// Meta is small application data shown with the member (a name, a
-	// status); keep it under a few hundred bytes.
+	// status): at most MaxMetaBytes encoded as JSON, valid UTF-8. It is
+	// sent with every presence list, so the smaller the better.
 	Meta map[string]string `json:"meta,omitempty"`
 }

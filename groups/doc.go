@@ -31,7 +31,9 @@
 // Each message is encoded once (a [pistoke.PreparedMessage]) and written
 // to each member from a bounded queue of its own, so that a publisher
 // never waits for a socket: a member that falls behind loses messages or
-// its connection, as [Options.Policy] says, and nobody else notices.
+// its connection, as [Options.Policy] says, and nobody else notices. A
+// connection the hub drops gets the same close as a [pistoke.Conn] that
+// drops a slow consumer, see [pistoke.Options.SendQueue].
 // Across the broker delivery is at most once: what is published while a
 // node is cut off from the broker is lost for that node.
 //
@@ -42,4 +44,16 @@
 // without closing, until the backend's TTL expires. [Hub.Subscribe]
 // delivers the group's messages and [Joined] and [Left] events to code
 // that handles them itself.
+//
+// # Limits
+//
+// Group names and presence members usually come from clients, and a
+// member's entry travels to every node with every presence list, so a
+// hub bounds them: a group name to [MaxGroupBytes], a member's ID to
+// [MaxMemberIDBytes] and its Meta to [MaxMetaBytes], all valid UTF-8,
+// and the memberships of one connection to [Options.MaxGroupsPerConn].
+// Beyond them calls fail with [ErrInvalidGroup], [ErrInvalidMember] and
+// [ErrTooManyGroups]. How many sockets a client may open, and so how
+// many presence entries it may add to one group, is the application's to
+// bound (pistoke.Options.MaxConns, a limit per user).
 package groups

@@ -1,5 +1,7 @@
 package groups
 
+import "context"
+
 // PreparedCount returns how many messages h has encoded for its sockets.
 func PreparedCount(h *Hub) int64 { return h.prepared.Load() }
 
@@ -16,12 +18,18 @@ func MemberCount(h *Hub, group string) int {
 	return len(g.members)
 }
 
-// SetWriteHook makes every hub's writers call f before they write for a
-// member, until the test ends.
-func SetWriteHook(t interface{ Cleanup(func()) }, f func()) {
-	testHookWrite = f
-	t.Cleanup(func() { testHookWrite = nil })
+// NewWithWriteHook is New for a hub whose writers call f before they
+// write for a member.
+func NewWithWriteHook(ctx context.Context, b Backend, opts *Options, f func()) (*Hub, error) {
+	return newHub(ctx, b, opts, f)
 }
 
 // WriteChunk is how many members a writer takes at a time.
 const WriteChunk = writeChunk
+
+// CountedConns returns how many connections hold memberships of h.
+func CountedConns(h *Hub) int {
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
+	return len(h.joins)
+}

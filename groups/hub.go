@@ -38,9 +38,12 @@ const (
 	// message subscribe (Hub.Subscribe) and resynchronise their clients
 	// themselves, with a sequence number say.
 	DropOldest Policy = iota
-	// Disconnect closes the member's socket with 1013 "try again later",
-	// discarding what was queued, so that a client never silently misses
-	// a message: it reconnects and reloads its state instead.
+	// Disconnect closes the member's socket, discarding what was queued,
+	// so that a client never silently misses a message: it reconnects
+	// and reloads its state instead. It is the same close as a Conn that
+	// drops a slow consumer, see pistoke.Options.SendQueue: code
+	// pistoke.ClosePolicyViolation, reason
+	// pistoke.CloseReasonSlowConsumer.
 	Disconnect
 )
 
@@ -63,6 +66,14 @@ type Options struct {
 	QueueSize int
 	// Policy says what happens when a member's queue is full.
 	Policy Policy
+	// MaxGroupsPerConn bounds the memberships one connection may hold at
+	// once, joining one group twice counting twice: beyond it Join fails
+	// with ErrTooManyGroups. It keeps one client from making its node
+	// subscribe to thousands of groups, or from adding thousands of
+	// presence entries, through one socket; how many sockets a client may
+	// open is the application's to bound. 0 means
+	// DefaultMaxGroupsPerConn.
+	MaxGroupsPerConn int
 	// Logger receives the hub's events (slow members, broker errors met
 	// while a socket leaves); nil means slog.Default().
 	Logger *slog.Logger
@@ -73,12 +84,18 @@ type Options struct {
 // cluster. It is safe for concurrent use. Create one per process with New
 // and share it between handlers.
 type Hub struct {
-	b      Backend
-	size   int
-	policy Policy
-	log    *slog.Logger
-	node   string // makes presence keys unique across the cluster
-	seq    atomic.Uint64
+	b         Backend
+	size      int
+	policy    Policy
+	maxGroups int
+	log       *slog.Logger
+	node      string // makes presence keys unique across the cluster
+	seq       atomic.Uint64
+
+	// connMu guards joins, the memberships of each connection, for
+	// MaxGroupsPerConn.
+	connMu sync.Mutex
+	joins  map[*pistoke.Conn]int
 
 	// ctx bounds broker calls made for sockets; Close cancels it.
 	ctx    context.Context
@@ -93,6 +110,10 @@ type Hub struct {
 
 	writers []*writer
 	wg      sync.WaitGroup // the writers
+
+	// writeHook, when set, runs before a writer writes for a member: a
+	// test holds a writer up with it. Set before the writers start.
+	writeHook func()
 }
 
 // group is the local state of one group: its members and subscriptions.
@@ -119,6 +140,11 @@ type group struct {
 // New), plus one for each member whose client is slow while it is. Close
 // the hub to close b and stop its goroutines.
 func New(ctx context.Context, b Backend, opts *Options) (*Hub, error) {
+	return newHub(ctx, b, opts, nil)
+}
+
+// newHub is New, with a hook run before every write for a member.
+func newHub(ctx context.Context, b Backend, opts *Options, writeHook func()) (*Hub, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -128,6 +154,12 @@ func New(ctx context.Context, b Backend, opts *Options) (*Hub, error) {
 	}
 	if o.QueueSize == 0 {
 		o.QueueSize = DefaultQueueSize
+	}
+	if o.MaxGroupsPerConn < 0 {
+		return nil, fmt.Errorf("groups: MaxGroupsPerConn must not be negative, not %d", o.MaxGroupsPerConn)
+	}
+	if o.MaxGroupsPerConn == 0 {
+		o.MaxGroupsPerConn = DefaultMaxGroupsPerConn
 	}
 	if o.Policy != DropOldest && o.Policy != Disconnect {
 		return nil, fmt.Errorf("groups: unknown %v", o.Policy)
@@ -141,12 +173,15 @@ func New(ctx context.Context, b Backend, opts *Options) (*Hub, error) {
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // never fails
 	h := &Hub{
-		b:      b,
-		size:   o.QueueSize,
-		policy: o.Policy,
-		log:    o.Logger,
-		node:   hex.EncodeToString(id[:]),
-		groups: make(map[string]*group),
+		b:         b,
+		size:      o.QueueSize,
+		policy:    o.Policy,
+		maxGroups: o.MaxGroupsPerConn,
+		log:       o.Logger,
+		node:      hex.EncodeToString(id[:]),
+		joins:     make(map[*pistoke.Conn]int),
+		groups:    make(map[string]*group),
+		writeHook: writeHook,
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.startWriters()
@@ -164,8 +199,8 @@ func New(ctx context.Context, b Backend, opts *Options) (*Hub, error) {
 // were published. Publish never waits for a member; it returns an error
 // when the broker is unreachable, and the message is then lost.
 func (h *Hub) Publish(ctx context.Context, group string, typ pistoke.MessageType, p []byte) error {
-	if group == "" {
-		return ErrInvalidGroup
+	if err := checkGroup(group); err != nil {
+		return err
 	}
 	switch typ {
 	case pistoke.Text:
@@ -212,8 +247,8 @@ func (h *Hub) publish(ctx context.Context, group string, env []byte) error {
 // is returned is unspecified). A member whose node died without closing
 // remains listed until the backend's TTL expires.
 func (h *Hub) Presence(ctx context.Context, group string) ([]Member, error) {
-	if group == "" {
-		return nil, ErrInvalidGroup
+	if err := checkGroup(group); err != nil {
+		return nil, err
 	}
 	if h.closed.Load() {
 		return nil, ErrClosed

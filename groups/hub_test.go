@@ -197,8 +197,9 @@ func TestSlowConsumerDisconnect(t *testing.T) {
 	fast := []*grouptest.Client{s.Dial(t, "g", "fast1", nil), s.Dial(t, "g", "fast2", nil)}
 	slowConsumer(t, s, slow, fast)
 
-	if code, _ := slow.CloseCode(); code != pistoke.CloseTryAgainLater {
-		t.Errorf("slow member closed with %d, want %d", code, pistoke.CloseTryAgainLater)
+	// The same close as a Conn that drops a slow consumer.
+	if ce, _ := slow.WaitClose(); ce.Code != pistoke.ClosePolicyViolation || ce.Reason != pistoke.CloseReasonSlowConsumer {
+		t.Errorf("slow member closed with %d %q, want %d %q", ce.Code, ce.Reason, pistoke.ClosePolicyViolation, pistoke.CloseReasonSlowConsumer)
 	}
 	if s.Hub.Dropped() != s.Membership("slow").Dropped() {
 		t.Errorf("hub dropped %d, slow member %d", s.Hub.Dropped(), s.Membership("slow").Dropped())

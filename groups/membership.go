@@ -49,8 +49,14 @@ type Membership struct {
 // Join makes ws a member of group: from the moment Join returns, ws
 // receives every message published to the group, on any node, until it
 // leaves. The membership ends by itself when the connection ends; Leave
-// ends it earlier. A socket may join several groups; joining one group
-// twice delivers each of its messages twice.
+// ends it earlier. A socket may join several groups, up to
+// Options.MaxGroupsPerConn; joining one group twice delivers each of its
+// messages twice.
+//
+// Join fails with ErrInvalidGroup for a name beyond MaxGroupBytes, with
+// ErrInvalidMember for a presence Member beyond MaxMemberIDBytes or
+// MaxMetaBytes, and with ErrTooManyGroups once ws holds
+// MaxGroupsPerConn memberships.
 //
 // Messages are written to ws by goroutines of the hub, with
 // TrySendPreparedBatch and SendPreparedBatch, concurrently with the
@@ -59,13 +65,24 @@ func (h *Hub) Join(ws *pistoke.Conn, group string, opts *JoinOptions) (*Membersh
 	if ws == nil {
 		return nil, errors.New("groups: Join: nil connection")
 	}
-	if group == "" {
-		return nil, ErrInvalidGroup
+	if err := checkGroup(group); err != nil {
+		return nil, err
+	}
+	var who *Member
+	if opts != nil && opts.Presence != nil {
+		if err := checkMember(*opts.Presence); err != nil {
+			return nil, err
+		}
+		who = &Member{ID: opts.Presence.ID, Meta: maps.Clone(opts.Presence.Meta)}
+	}
+	if err := h.countJoin(ws); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
 	defer cancel()
 	g, err := h.acquire(ctx, group)
 	if err != nil {
+		h.countLeave(ws)
 		return nil, err
 	}
 	m := &Membership{hub: h, g: g, ws: ws, wi: int(h.seq.Add(1) % uint64(len(h.writers)))}
@@ -73,19 +90,21 @@ func (h *Hub) Join(ws *pistoke.Conn, group string, opts *JoinOptions) (*Membersh
 	if h.closed.Load() {
 		g.mu.Unlock()
 		h.release(g)
+		h.countLeave(ws)
 		return nil, ErrClosed
 	}
 	m.idx = len(g.members)
 	g.members = append(g.members, m)
 	g.mu.Unlock()
 
-	if opts != nil && opts.Presence != nil {
-		m.who = Member{ID: opts.Presence.ID, Meta: maps.Clone(opts.Presence.Meta)}
+	if who != nil {
+		m.who = *who
 		m.key = h.node + "-" + strconv.FormatUint(h.seq.Add(1), 36)
 		if err := h.b.Presence().Add(ctx, group, m.key, m.who); err != nil {
 			m.stop()
 			m.detach()
 			h.release(g)
+			h.countLeave(ws)
 			if h.closed.Load() {
 				return nil, ErrClosed
 			}
@@ -95,6 +114,30 @@ func (h *Hub) Join(ws *pistoke.Conn, group string, opts *JoinOptions) (*Membersh
 	}
 	ws.OnClose(m.leaveOnClose)
 	return m, nil
+}
+
+// countJoin counts one more membership of ws, unless it already holds
+// as many as the hub allows.
+func (h *Hub) countJoin(ws *pistoke.Conn) error {
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
+	n := h.joins[ws]
+	if n >= h.maxGroups {
+		return fmt.Errorf("%w: %d memberships, Options.MaxGroupsPerConn", ErrTooManyGroups, n)
+	}
+	h.joins[ws] = n + 1
+	return nil
+}
+
+// countLeave undoes countJoin.
+func (h *Hub) countLeave(ws *pistoke.Conn) {
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
+	if n := h.joins[ws]; n > 1 {
+		h.joins[ws] = n - 1
+	} else {
+		delete(h.joins, ws)
+	}
 }
 
 // leaveOnClose ends the membership of a socket whose connection ended,
@@ -124,6 +167,7 @@ func (m *Membership) leave() error {
 	h := m.hub
 	m.stop()
 	m.detach()
+	h.countLeave(m.ws)
 	defer h.release(m.g)
 	if m.key == "" || h.closed.Load() {
 		return nil
@@ -197,7 +241,7 @@ func (m *Membership) enqueue(pm *pistoke.PreparedMessage) bool {
 			m.dropped.Add(lost)
 			h.dropped.Add(lost)
 			h.log.Warn("groups: slow member disconnected", m.attrs(slog.Int64("dropped", lost))...)
-			go m.ws.Close(pistoke.CloseTryAgainLater, "try again later")
+			go m.ws.Close(pistoke.ClosePolicyViolation, pistoke.CloseReasonSlowConsumer)
 			return false
 		}
 		m.q.drop()

@@ -40,15 +40,21 @@ func newTestServerOn(t *testing.T, b groups.Backend, opts *groups.Options) *grou
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grouptest.NewServer(t, hub, &grouptest.Options{
+	t.Cleanup(func() { hub.Close() })
+	return newTestServerOf(t, hub)
+}
+
+// newTestServerOf serves sockets that join groups of hub, which the
+// caller closes.
+func newTestServerOf(t *testing.T, hub *groups.Hub) *grouptest.Server {
+	t.Helper()
+	return grouptest.NewServer(t, hub, &grouptest.Options{
 		Meta:    map[string]string{"via": "test"},
 		Timeout: receiveTimeout,
 		// A client that stopped reading gets a chance to read its close
 		// frame, however loaded the machine.
 		Handler: pistoke.Options{CloseTimeout: receiveTimeout},
 	})
-	t.Cleanup(func() { hub.Close() })
-	return s
 }
 
 // nextEvent waits for the subscription's next event.

@@ -67,8 +67,8 @@ type Subscription struct {
 // dropped, counted by Dropped, so that a slow subscriber never holds up a
 // group. ctx bounds the subscribing only; Close ends the subscription.
 func (h *Hub) Subscribe(ctx context.Context, group string, size int) (*Subscription, error) {
-	if group == "" {
-		return nil, ErrInvalidGroup
+	if err := checkGroup(group); err != nil {
+		return nil, err
 	}
 	if size < 1 {
 		size = DefaultQueueSize

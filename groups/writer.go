@@ -63,10 +63,6 @@ func (w *writer) add(ms ...*Membership) {
 	}
 }
 
-// testHookWrite, when set, runs before a writer writes for a member: a
-// test holds a writer up with it.
-var testHookWrite func()
-
 func signal(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
@@ -110,8 +106,8 @@ func (w *writer) run() {
 				break
 			}
 			for _, m := range work {
-				if testHookWrite != nil {
-					testHookWrite()
+				if w.h.writeHook != nil {
+					w.h.writeHook()
 				}
 				batch = m.write(w, batch)
 			}

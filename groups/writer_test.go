@@ -55,13 +55,17 @@ func TestWritersShareABacklog(t *testing.T) {
 	var releaseOnce sync.Once
 	free := func() { releaseOnce.Do(func() { close(release) }) }
 	var held atomic.Bool
-	groups.SetWriteHook(t, func() {
+	hub, err := groups.NewWithWriteHook(context.Background(), nil, &groups.Options{Logger: quietLogger()}, func() {
 		if held.CompareAndSwap(false, true) {
 			<-release // the first writer to write stops here, holding its chunk
 		}
 	})
-	s := newTestServer(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
 	t.Cleanup(free) // before the hub closes, which waits for its writers
+	s := newTestServerOf(t, hub)
 	const members = 4 * groups.WriteChunk
 	clients := make([]*grouptest.Client, members)
 	for i := range clients {

@@ -17,7 +17,8 @@
 // and logs to standard error. Routes:
 //
 //	WEBSOCKET /rooms/{room}?id={member}  join the room, present as member;
-//	                                     every message sent is published to the room
+//	                                     every message sent is published to the room;
+//	                                     400 for a room or member of more than 256 bytes
 //	POST /rooms/{room}                   publish the text body to the room; 204
 //	GET /rooms/{room}/presence           200, JSON array of the present member ids, sorted
 //

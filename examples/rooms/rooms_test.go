@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/groups"
 )
 
 // member is a socket joined to a room.
@@ -246,6 +247,34 @@ func TestBadRequests(t *testing.T) {
 	var he *pistoke.HandshakeError
 	if _, _, err := pistoke.Dial(ctx(t), "ws://"+s.addr+"/rooms/r", nil); !errors.As(err, &he) || he.Status != http.StatusBadRequest {
 		t.Errorf("socket without id: %v, want 400", err)
+	}
+	long := strings.Repeat("x", groups.MaxGroupBytes+1)
+	for name, path := range map[string]string{
+		"id too long":    "/rooms/r?id=" + long,
+		"room too long":  "/rooms/" + long + "?id=ann",
+		"id not UTF-8":   "/rooms/r?id=%FF",
+		"room not UTF-8": "/rooms/%FF?id=ann",
+	} {
+		if _, _, err := pistoke.Dial(ctx(t), "ws://"+s.addr+path, nil); !errors.As(err, &he) || he.Status != http.StatusBadRequest {
+			t.Errorf("socket with %s: %v, want 400", name, err)
+		}
+	}
+	for _, req := range []struct{ method, path string }{
+		{"POST", "/rooms/" + long},
+		{"GET", "/rooms/" + long + "/presence"},
+	} {
+		r, err := http.NewRequest(req.method, "http://"+s.addr+req.path, strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s %s of a room too long: %s, want 400", req.method, req.path[:20], resp.Status)
+		}
 	}
 	resp, err := http.Post("http://"+s.addr+"/rooms/r", "text/plain", strings.NewReader("\xff\xfe"))
 	if err != nil {

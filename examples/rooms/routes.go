@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/pistoke/pistoke"
@@ -36,11 +37,20 @@ type rooms struct {
 	log *slog.Logger
 }
 
-// handshake refuses a socket without a member id with 400, before the
-// upgrade, and opens the others.
+// handshake refuses with 400, before the upgrade, a socket without a
+// member id, or with a room name or id that the hub would refuse, and
+// opens the others.
 func (x *rooms) handshake(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("id") == "" {
+	room, id := r.PathValue("room"), r.URL.Query().Get("id")
+	switch {
+	case id == "":
 		http.Error(w, "Bad Request: the query needs ?id=member", http.StatusBadRequest)
+		return
+	case len(id) > groups.MaxMemberIDBytes || !utf8.ValidString(id):
+		http.Error(w, "Bad Request: the id must be UTF-8 text of at most "+strconv.Itoa(groups.MaxMemberIDBytes)+" bytes", http.StatusBadRequest)
+		return
+	case len(room) > groups.MaxGroupBytes || !utf8.ValidString(room):
+		http.Error(w, "Bad Request: the room must be UTF-8 text of at most "+strconv.Itoa(groups.MaxGroupBytes)+" bytes", http.StatusBadRequest)
 		return
 	}
 	pistoke.HandlerFunc(x.member).ServeHTTP(w, r)
@@ -51,6 +61,9 @@ func (x *rooms) member(ws *pistoke.Conn) error {
 	r := ws.Request()
 	room, id := r.PathValue("room"), r.URL.Query().Get("id")
 	if _, err := x.hub.Join(ws, room, &groups.JoinOptions{Presence: &groups.Member{ID: id}}); err != nil {
+		if refused(err) {
+			return &pistoke.CloseError{Code: pistoke.ClosePolicyViolation, Reason: "room or id refused"}
+		}
 		return unavailable(err)
 	}
 	for typ, msg := range ws.Messages() {
@@ -71,6 +84,13 @@ func unavailable(err error) error {
 	return &pistoke.CloseError{Code: pistoke.CloseTryAgainLater, Reason: "rooms unavailable"}
 }
 
+// refused reports whether the hub refused a request of the client's
+// rather than failed to serve it.
+func refused(err error) bool {
+	return errors.Is(err, groups.ErrInvalidGroup) || errors.Is(err, groups.ErrInvalidMember) ||
+		errors.Is(err, groups.ErrTooManyGroups)
+}
+
 // post publishes the request's text body to the room.
 func (x *rooms) post(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -88,6 +108,10 @@ func (x *rooms) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := x.hub.Publish(r.Context(), r.PathValue("room"), pistoke.Text, body); err != nil {
+		if refused(err) {
+			http.Error(w, "Bad Request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
 		x.log.Warn("rooms: publish failed", slog.String("room", r.PathValue("room")), slog.Any("error", err))
 		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
 		return
@@ -99,6 +123,10 @@ func (x *rooms) post(w http.ResponseWriter, r *http.Request) {
 func (x *rooms) presence(w http.ResponseWriter, r *http.Request) {
 	members, err := x.hub.Presence(r.Context(), r.PathValue("room"))
 	if err != nil {
+		if refused(err) {
+			http.Error(w, "Bad Request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
 		x.log.Warn("rooms: presence failed", slog.String("room", r.PathValue("room")), slog.Any("error", err))
 		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
 		return

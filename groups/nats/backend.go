@@ -128,7 +128,11 @@ type backend struct {
 	log    *slog.Logger
 	node   string // this node's id in the presence protocol
 	given  *natsgo.Conn
-	lastAt [2]atomic.Int64 // unix nanos of the last logged async error, by kind
+	lastAt [logKinds]atomic.Int64 // unix nanos of the last line logged, by kind (see every)
+
+	// incomplete counts the lists that returned at their deadline
+	// without the answer of a node they believed alive.
+	incomplete atomic.Int64
 
 	nc      *natsgo.Conn // set by Open
 	deliver func(group string, msg []byte)
@@ -505,22 +509,39 @@ func (b *backend) onAsyncError(_ *natsgo.Conn, sub *natsgo.Subscription, err err
 		b.log.Debug("groups/nats: write to the NATS server failed", "err", err)
 		return
 	}
-	kind := 0
+	kind := logAsyncError
 	if errors.Is(err, natsgo.ErrSlowConsumer) {
-		kind = 1
+		kind = logSlowConsumer
 	}
-	now := time.Now().UnixNano()
-	last := b.lastAt[kind].Load()
-	if last != 0 && now-last < int64(logEvery) || !b.lastAt[kind].CompareAndSwap(last, now) {
+	if !b.every(kind) {
 		return
 	}
 	subject := ""
 	if sub != nil {
 		subject = sub.Subject
 	}
-	if kind == 1 {
+	if kind == logSlowConsumer {
 		b.log.Warn("groups/nats: messages dropped: this node cannot keep up with its groups", "subject", subject, "err", err)
 		return
 	}
 	b.log.Error("groups/nats: error from the NATS server", "subject", subject, "err", err)
+}
+
+// Kinds of log lines written at most every logEvery.
+const (
+	logAsyncError = iota
+	logSlowConsumer
+	logSkipped // presence entries left out of an answer
+	logKinds
+)
+
+// every reports whether a line of the kind may be logged now: none was
+// in the last logEvery.
+func (b *backend) every(kind int) bool {
+	now := time.Now().UnixNano()
+	last := b.lastAt[kind].Load()
+	if last != 0 && now-last < int64(logEvery) {
+		return false
+	}
+	return b.lastAt[kind].CompareAndSwap(last, now)
 }

@@ -3,11 +3,13 @@ package nats
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pistoke/pistoke/groups"
+	"github.com/pistoke/pistoke/internal/grouptest"
 	"github.com/pistoke/pistoke/internal/testservers"
 )
 
@@ -80,18 +82,38 @@ func BenchmarkPublishDeliver(b *testing.B) {
 
 // BenchmarkPresenceList measures a List over three nodes holding 100
 // entries each, every node answering.
+// BenchmarkPresenceList lists a group of 300 members spread over three
+// nodes: with short IDs, with members as large as a hub accepts, and with
+// short IDs beside one entry too large for the server's max_payload,
+// which its node leaves out without delaying the list.
 func BenchmarkPresenceList(b *testing.B) {
+	short := func(n, i int) groups.Member { return groups.Member{ID: fmt.Sprint("user", n, "-", i)} }
+	b.Run("short", func(b *testing.B) { benchPresenceList(b, short, false) })
+	b.Run("largest", func(b *testing.B) {
+		benchPresenceList(b, func(n, i int) groups.Member { return grouptest.LargestMember(n*100 + i) }, false)
+	})
+	b.Run("oversized", func(b *testing.B) { benchPresenceList(b, short, true) })
+}
+
+func benchPresenceList(b *testing.B, member func(node, i int) groups.Member, oversized bool) {
 	srv := testservers.StartNATS(b)
 	ctx := context.Background()
 	var nodes []groups.Backend
 	for n := range 3 {
 		be := benchBackend(b, srv.URL(), nil)
 		for i := range 100 {
-			if err := be.Presence().Add(ctx, "room", fmt.Sprint(n, "-", i), groups.Member{ID: fmt.Sprint("user", i)}); err != nil {
+			if err := be.Presence().Add(ctx, "room", fmt.Sprint(n, "-", i), member(n, i)); err != nil {
 				b.Fatal(err)
 			}
 		}
 		nodes = append(nodes, be)
+	}
+	if oversized {
+		limit := int(nodes[1].(*backend).nc.MaxPayload())
+		huge := groups.Member{ID: "huge", Meta: map[string]string{"k": strings.Repeat("v", limit)}}
+		if err := nodes[1].Presence().Add(ctx, "room", "huge", huge); err != nil {
+			b.Fatal(err)
+		}
 	}
 	// Past the discovery window, every node knows the others.
 	if ms, err := nodes[0].Presence().List(ctx, "room"); err != nil || len(ms) != 300 {

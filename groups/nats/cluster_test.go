@@ -238,3 +238,10 @@ func presenceIDs(t *testing.T, h *groups.Hub, group string) []string {
 	}
 	return out
 }
+
+// Over NATS, members as large as a hub accepts are listed by every node,
+// and larger ones refused.
+func TestPresenceAtLimits(t *testing.T) {
+	srv := testservers.StartNATS(t)
+	grouptest.PresenceAtLimits(t, []*groups.Hub{newHub(t, srv.URL(), nil), newHub(t, srv.URL(), nil)}, "room", 40)
+}

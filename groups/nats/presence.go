@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
@@ -20,7 +21,8 @@ import (
 //   - presence.list.<group token> carries list requests, {"group": name},
 //     with a reply subject; every node answers with its entries of the
 //     group, split into several answers when they would not fit in one
-//     message, all but the last marked "more".
+//     message, all but the last marked "more". The last answer is always
+//     sent: it is what tells the lister that the node has answered.
 //
 // A node that is not heard from for its TTL is forgotten: a crashed node
 // answers nothing, and lists stop waiting for it once it is forgotten.
@@ -34,8 +36,11 @@ const (
 	// round trip.
 	discoveryWait = 250 * time.Millisecond
 	// maxAnswerWait bounds how long a list waits for a node it believes
-	// alive; such a node is a crashed one until its TTL runs out, or an
-	// overloaded one, and its entries are left out.
+	// alive, counted from the request or from the node's latest part of
+	// an answer: a node that says nothing for that long is a crashed one
+	// until its TTL runs out, or an overloaded one, and its entries are
+	// left out. A node sending a long answer is waited for as long as its
+	// parts keep coming.
 	maxAnswerWait = time.Second
 )
 
@@ -51,20 +56,18 @@ type listRequest struct {
 	Group string `json:"group"`
 }
 
-// listAnswer is a node's answer to a listRequest, or part of it.
+// listAnswer is a node's answer to a listRequest, or part of it:
+//
+//	{"node":"…","ttl_ms":6000,"members":[{…},{…}],"more":true}
+//
+// Nodes write it themselves (see answer), entries as they were encoded
+// by Add; listers decode each entry on its own, so that one they cannot
+// read does not cost them the others.
 type listAnswer struct {
 	Node    string            `json:"node"`
 	TTL     int64             `json:"ttl_ms"`
-	More    bool              `json:"more,omitempty"`
+	More    bool              `json:"more"`
 	Members []json.RawMessage `json:"members"`
-}
-
-// receivedAnswer is a listAnswer as the lister decodes it.
-type receivedAnswer struct {
-	Node    string          `json:"node"`
-	TTL     int64           `json:"ttl_ms"`
-	More    bool            `json:"more"`
-	Members []groups.Member `json:"members"`
 }
 
 // nodeInfo is what a node knows of another.
@@ -184,27 +187,49 @@ func (b *backend) onControl(m *natsgo.Msg) {
 	}
 }
 
-// answer sends entries to a lister, in as many messages as the server's
-// payload limit requires; an empty answer still tells the lister that
-// this node has replied.
+// answer sends entries to a lister, in as few messages as the server's
+// payload limit allows, all but the last marked "more". The last one is
+// sent whatever the entries: an empty answer still tells the lister that
+// this node has replied, and an entry too large for a message of its own
+// is left out, and logged, rather than ending the answer early. So one
+// member's entry can neither hide the others nor keep the lister waiting
+// for an answer that never comes.
 func (b *backend) answer(nc *natsgo.Conn, reply string, entries []json.RawMessage) {
-	limit := int(nc.MaxPayload() / 2) // room for the envelope
-	for {
-		n, size := 0, 0
-		for n < len(entries) && (n == 0 || size+len(entries[n])+1 <= limit) {
-			size += len(entries[n]) + 1
-			n++
+	const more, last = `],"more":true}`, `],"more":false}`
+	node, _ := json.Marshal(b.node)
+	head := fmt.Appendf(nil, `{"node":%s,"ttl_ms":%d,"members":[`, node, b.ttl.Milliseconds())
+	room := int(nc.MaxPayload()) - len(head) - len(last) // for the entries and their commas
+	size := 0
+	for _, e := range entries {
+		size += len(e) + 1
+	}
+	buf := make([]byte, 0, len(head)+min(size, max(room, 0))+len(last))
+	buf = append(buf, head...)
+	n, skipped := 0, 0
+	for _, e := range entries {
+		if len(e) > room {
+			skipped++
+			continue
 		}
-		chunk := entries[:n]
-		entries = entries[n:]
-		p, _ := json.Marshal(listAnswer{Node: b.node, TTL: b.ttl.Milliseconds(), More: len(entries) > 0, Members: chunk})
-		if err := nc.Publish(reply, p); err != nil {
-			b.log.Debug("groups/nats: cannot answer a presence list", "err", err)
-			return
+		if n > 0 && len(buf)-len(head)+1+len(e) > room {
+			if err := nc.Publish(reply, append(buf, more...)); err != nil {
+				b.log.Debug("groups/nats: cannot answer a presence list", "err", err)
+				return
+			}
+			buf, n = append(buf[:0], head...), 0
 		}
-		if len(entries) == 0 {
-			return
+		if n > 0 {
+			buf = append(buf, ',')
 		}
+		buf = append(buf, e...)
+		n++
+	}
+	if skipped > 0 && b.every(logSkipped) {
+		b.log.Warn("groups/nats: presence entries left out of a list: larger than the server's max_payload",
+			"skipped", skipped, "max_payload", nc.MaxPayload())
+	}
+	if err := nc.Publish(reply, append(buf, last...)); err != nil {
+		b.log.Debug("groups/nats: cannot answer a presence list", "err", err)
 	}
 }
 
@@ -253,8 +278,10 @@ func (s *store) Remove(ctx context.Context, group, key string) error {
 }
 
 // List asks every node for its entries of group and returns them once
-// every node heard from within its TTL has answered, or after at most a
-// second (less when the TTL is short) without the nodes that did not.
+// every node heard from within its TTL has answered. A node silent for a
+// second (less when the TTL is short) after the request, or after the
+// latest part of its answer, is not waited for any longer: its entries
+// are left out.
 func (s *store) List(ctx context.Context, group string) ([]groups.Member, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -270,14 +297,19 @@ func (s *store) List(ctx context.Context, group string) ([]groups.Member, error)
 		return nil, b.wrap("list presence", err)
 	}
 	defer sub.Unsubscribe()
+	// The answers are read as they come; a large group must not overflow
+	// nats.go's default bounds and lose one, which would keep the list
+	// waiting for it.
+	_ = sub.SetPendingLimits(-1, -1)
 	req, _ := json.Marshal(listRequest{Group: group})
 	if err := nc.PublishRequest(b.subj.list(group), inbox, req); err != nil {
 		return nil, b.wrap("list presence", err)
 	}
 
 	start := time.Now()
+	wait := min(b.ttl/2, maxAnswerWait)
 	b.mu.Lock()
-	deadline := start.Add(min(b.ttl/2, maxAnswerWait))
+	deadline := start.Add(wait)
 	if b.settleUntil.After(deadline) {
 		deadline = b.settleUntil
 	}
@@ -287,6 +319,13 @@ func (s *store) List(ctx context.Context, group string) ([]groups.Member, error)
 	for {
 		now := time.Now()
 		until, complete := b.listProgress(answered, now, deadline)
+		if complete && !now.Before(deadline) {
+			if n, _, _ := sub.Pending(); n > 0 {
+				// Received already: the node answered in time, however
+				// long this list takes to read it.
+				until, complete = now.Add(wait), false
+			}
+		}
 		if complete {
 			if !now.Before(deadline) {
 				b.forgetSilent(answered, start)
@@ -305,16 +344,34 @@ func (s *store) List(ctx context.Context, group string) ([]groups.Member, error)
 		default:
 			return nil, b.wrap("list presence", err)
 		}
-		var a receivedAnswer
+		var a listAnswer
 		if json.Unmarshal(m.Data, &a) != nil || a.Node == "" {
 			continue
 		}
-		members = append(members, a.Members...)
-		if !a.More {
+		for _, e := range a.Members {
+			var member groups.Member
+			if err := json.Unmarshal(e, &member); err != nil {
+				b.log.Debug("groups/nats: discarded a malformed presence entry", "node", a.Node, "err", err)
+				continue
+			}
+			members = append(members, member)
+		}
+		if a.More {
+			// The node is answering: the rest is on its way.
+			deadline = later(deadline, time.Now().Add(wait))
+		} else {
 			answered[a.Node] = true
 		}
 		b.saw(a.Node, a.TTL)
 	}
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // listProgress tells a List whether it has all its answers and, if not,
@@ -338,13 +395,22 @@ func (b *backend) listProgress(answered map[string]bool, now, deadline time.Time
 	return time.Time{}, true
 }
 
-// forgetSilent forgets the nodes that did not answer a list sent at
-// start and have not been heard from since: most likely they crashed, and
-// the next lists need not wait for them. A node that is only slow is
-// remembered again at its next heartbeat.
+// forgetSilent, for a list that reached its deadline, counts it in
+// b.incomplete if a node it waited for has not answered, and forgets the
+// nodes that did not answer the list, sent at start, and have not been
+// heard from since: most likely they crashed, and the next lists need not
+// wait for them. A node that is only slow is remembered again at its next
+// heartbeat.
 func (b *backend) forgetSilent(answered map[string]bool, start time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	now := time.Now()
+	for id, n := range b.nodes {
+		if !answered[id] && n.alive(now) {
+			b.incomplete.Add(1)
+			break
+		}
+	}
 	for id, n := range b.nodes {
 		if !answered[id] && n.seen.Before(start) {
 			delete(b.nodes, id)

@@ -2,13 +2,20 @@ package nats
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
+
 	"github.com/pistoke/pistoke/groups"
+	"github.com/pistoke/pistoke/internal/grouptest"
 	"github.com/pistoke/pistoke/internal/testservers"
 )
 
@@ -215,5 +222,179 @@ func TestPresenceListContext(t *testing.T) {
 	cancel()
 	if _, err := a.Presence().List(ctx, "room"); err == nil {
 		t.Error("List with a cancelled context succeeded")
+	}
+}
+
+// logCounter is a slog handler that counts records by message.
+type logCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func newLogCounter() *logCounter { return &logCounter{counts: make(map[string]int)} }
+
+func (h *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logCounter) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logCounter) WithGroup(string) slog.Handler            { return h }
+
+func (h *logCounter) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.counts[r.Message]++
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *logCounter) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[msg]
+}
+
+// complete fails the test if a list of lister returned without the
+// answer of a node it was waiting for: lists must end because every node
+// answered, not because they gave up.
+func complete(t *testing.T, lister groups.Backend) {
+	t.Helper()
+	if n := lister.(*backend).incomplete.Load(); n != 0 {
+		t.Errorf("%d lists returned without the answer of a node they waited for", n)
+	}
+}
+
+// An entry too large for any message is left out of its node's answers,
+// and logged; the node's other entries are listed, and the lister does
+// not wait for the answer's end, which comes all the same.
+func TestPresenceOversizedEntry(t *testing.T) {
+	srv := testservers.StartNATS(t)
+	logs := newLogCounter()
+	a := openBackend(t, Options{URL: srv.URL(), Logger: slog.New(logs)}, nil)
+	b := openBackend(t, Options{URL: srv.URL(), Logger: quiet()}, nil)
+	ctx := ctxT(t)
+	limit := int(a.(*backend).nc.MaxPayload())
+	var want []string
+	for i := range 100 {
+		id := fmt.Sprintf("m%03d", i)
+		want = append(want, id)
+		if err := a.Presence().Add(ctx, "room", id, groups.Member{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		if i%25 == 0 { // among the others, wherever the map puts them
+			huge := groups.Member{ID: fmt.Sprintf("huge%d", i), Meta: map[string]string{"k": strings.Repeat("<", limit/6)}}
+			if err := a.Presence().Add(ctx, "room", huge.ID, huge); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 3 {
+		got := list(t, b, "room")
+		complete(t, b)
+		if !slices.Equal(got, want) {
+			t.Fatalf("List = %d entries %.60q, want the %d that fit", len(got), got, len(want))
+		}
+	}
+	if n := logs.count("groups/nats: presence entries left out of a list: larger than the server's max_payload"); n != 1 {
+		t.Errorf("entries left out logged %d times, want once (at most every %v)", n, logEvery)
+	}
+}
+
+// Members as large as a hub accepts, hundreds per node: every node's
+// answer takes several messages, every entry is listed, and the list
+// ends once every node has answered.
+func TestPresenceLargestEntries(t *testing.T) {
+	srv := testservers.StartNATS(t)
+	nodes := []groups.Backend{
+		openBackend(t, Options{URL: srv.URL()}, nil),
+		openBackend(t, Options{URL: srv.URL()}, nil),
+	}
+	worker := openBackend(t, Options{URL: srv.URL()}, nil)
+	ctx := ctxT(t)
+	const perNode = 400
+	var want []string
+	size := 0
+	for i, be := range nodes {
+		for j := range perNode {
+			m := grouptest.LargestMember(i*perNode + j)
+			if err := be.Presence().Add(ctx, "room", m.ID, m); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, m.ID)
+			p, _ := json.Marshal(m)
+			size += len(p)
+		}
+	}
+	slices.Sort(want)
+	if limit := worker.(*backend).nc.MaxPayload(); int64(size/len(nodes)) < 2*limit {
+		t.Fatalf("a node's entries (%d bytes) fit in two messages of %d bytes: the test proves little", size/len(nodes), limit)
+	}
+	for _, lister := range []groups.Backend{worker, nodes[0]} {
+		ms, err := lister.Presence().List(ctx, "room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		complete(t, lister)
+		if got := ids(ms); !slices.Equal(got, want) {
+			t.Fatalf("listed %d entries, want %d", len(got), len(want))
+		}
+		for _, m := range ms {
+			if !maps.Equal(m.Meta, grouptest.LargestMember(0).Meta) {
+				t.Fatalf("entry %.20q has %d bytes of meta", m.ID, len(m.Meta["k"]))
+			}
+		}
+	}
+}
+
+// A node whose answer comes in parts spread over more than the wait for
+// an answer is waited for while its parts keep coming: its entries are
+// all listed.
+func TestPresenceSlowAnswer(t *testing.T) {
+	srv := testservers.StartNATS(t)
+	lister := openBackend(t, Options{URL: srv.URL(), Logger: quiet()}, nil)
+	nc, err := natsgo.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+
+	// A node of its own making: it announces itself, then answers every
+	// list in parts, maxAnswerWait/3 apart.
+	const parts = 5
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sub, err := nc.Subscribe(DefaultPrefix+"presence.list.>", func(m *natsgo.Msg) {
+		wg.Go(func() {
+			for i := range parts {
+				if i > 0 {
+					time.Sleep(maxAnswerWait / 3) // a node slow to answer, not a synchronisation
+				}
+				p := fmt.Sprintf(`{"node":"slow","ttl_ms":60000,"members":[{"id":"part%d"}],"more":%v}`, i, i < parts-1)
+				if err := nc.Publish(m.Reply, []byte(p)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Publish(DefaultPrefix+"presence.node", []byte(`{"node":"slow","kind":"beat","ttl_ms":60000}`)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the slow node known", func() bool {
+		l := lister.(*backend)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		_, ok := l.nodes["slow"]
+		return ok
+	})
+
+	got := list(t, lister, "room")
+	complete(t, lister)
+	var want []string
+	for i := range parts {
+		want = append(want, fmt.Sprintf("part%d", i))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("List = %q, want %q", got, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/pistoke/pistoke/groups"
+	"github.com/pistoke/pistoke/internal/grouptest"
 	"github.com/pistoke/pistoke/internal/testservers"
 )
 
@@ -374,5 +376,51 @@ func TestClosed(t *testing.T) {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
 		}
+	}
+}
+
+// Members as large as a hub accepts, hundreds per node, are all listed by
+// every node; an entry no node can read is left out, and deleted, without
+// hiding any other.
+func TestPresenceLargestEntries(t *testing.T) {
+	srv := testservers.StartRedis(t)
+	nodes := []*node{openNode(t, srv.URL(), Options{}), openNode(t, srv.URL(), Options{})}
+	worker := openNode(t, srv.URL(), Options{})
+	ctx := context.Background()
+	const perNode = 400
+	var want []string
+	for i, n := range nodes {
+		for j := range perNode {
+			m := grouptest.LargestMember(i*perNode + j)
+			if err := n.Presence().Add(ctx, "room", m.ID, m); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, m.ID)
+		}
+	}
+	slices.Sort(want)
+	hash := worker.hashKey("room")
+	if err := worker.client.HSet(ctx, hash, "garbage", "{not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, lister := range []*node{worker, nodes[0]} {
+		ms, err := lister.Presence().List(ctx, "room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range ms {
+			got = append(got, m.ID)
+			if !maps.Equal(m.Meta, grouptest.LargestMember(0).Meta) {
+				t.Fatalf("entry %.20q has %d bytes of meta", m.ID, len(m.Meta["k"]))
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("listed %d entries, want %d", len(got), len(want))
+		}
+	}
+	if ok, err := worker.client.HExists(ctx, hash, "garbage").Result(); err != nil || ok {
+		t.Errorf("the unreadable entry is still there (%v)", err)
 	}
 }

@@ -182,3 +182,25 @@ func readAll(c *grouptest.Client, id, publishers, perPub int, slots []chan struc
 	}
 	return nil
 }
+
+// Over Redis, members as large as a hub accepts are listed by every
+// node, and larger ones refused.
+func TestPresenceAtLimits(t *testing.T) {
+	srv := testservers.StartRedis(t)
+	var hubs []*groups.Hub
+	for range 2 {
+		ctx := context.Background()
+		logger := slog.New(slog.DiscardHandler)
+		b, err := redis.New(ctx, redis.Options{URL: srv.URL(), Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hub, err := groups.New(ctx, b, &groups.Options{Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { hub.Close() })
+		hubs = append(hubs, hub)
+	}
+	grouptest.PresenceAtLimits(t, hubs, "room", 40)
+}

@@ -87,8 +87,9 @@ type Server struct {
 	url  string // ws://127.0.0.1:PORT
 	opts Options
 
-	mu      sync.Mutex
-	members map[string]*groups.Membership // by client id
+	mu       sync.Mutex
+	members  map[string]*groups.Membership // by client id
+	joinErrs map[string]error              // by client id
 }
 
 // NewServer starts a server whose sockets join the groups of hub, and
@@ -96,7 +97,7 @@ type Server struct {
 // opts may be nil.
 func NewServer(t TB, hub *groups.Hub, opts *Options) *Server {
 	t.Helper()
-	s := &Server{Hub: hub, members: make(map[string]*groups.Membership)}
+	s := &Server{Hub: hub, members: make(map[string]*groups.Membership), joinErrs: make(map[string]error)}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -142,12 +143,15 @@ func (s *Server) serve(ws *pistoke.Conn) error {
 		opts = &groups.JoinOptions{Presence: &groups.Member{ID: id, Meta: s.opts.Meta}}
 	}
 	m, err := s.Hub.Join(ws, group, opts)
+	s.mu.Lock()
+	s.joinErrs[id] = err
+	if err == nil {
+		s.members[id] = m
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.members[id] = m
-	s.mu.Unlock()
 	if err := ws.SendText("joined"); err != nil {
 		return err
 	}
@@ -166,6 +170,16 @@ func (s *Server) Membership(id string) *groups.Membership {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.members[id]
+}
+
+// JoinError returns what Hub.Join returned for the latest socket that
+// joined with id: nil once it joined, the hub's error when it did not
+// (the client then sees its socket closed with 1011). Use it to check
+// why the hub refused a client.
+func (s *Server) JoinError(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.joinErrs[id]
 }
 
 // DialOptions configures one client of a Server.
@@ -289,10 +303,11 @@ func (c *Client) TryReceive() (string, error) {
 	return string(p), nil
 }
 
-// CloseCode reads until the connection ends and returns its close code,
-// with how many messages came before it. It fails the test if the
-// connection ends without a close code.
-func (c *Client) CloseCode() (code, skipped int) {
+// WaitClose reads until the connection ends and returns how the server
+// closed it (its close code and reason), with how many messages came
+// before. It fails the test if the connection ends without a close
+// code.
+func (c *Client) WaitClose() (ce *pistoke.CloseError, skipped int) {
 	c.t.Helper()
 	for {
 		_, err := c.TryReceive()
@@ -300,10 +315,9 @@ func (c *Client) CloseCode() (code, skipped int) {
 			skipped++
 			continue
 		}
-		var ce *pistoke.CloseError
 		if !errors.As(err, &ce) {
 			c.t.Fatalf("connection ended with %v, want a close code", err)
 		}
-		return ce.Code, skipped
+		return ce, skipped
 	}
 }

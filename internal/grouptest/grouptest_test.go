@@ -2,6 +2,7 @@ package grouptest_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -76,6 +77,9 @@ func TestMembership(t *testing.T) {
 	if m := s.Membership("nobody"); m != nil {
 		t.Errorf("membership %v for a client that never dialled", m)
 	}
+	if err := s.JoinError("ann"); err != nil {
+		t.Errorf("JoinError of a client that joined: %v", err)
+	}
 }
 
 func TestPresence(t *testing.T) {
@@ -118,6 +122,9 @@ func TestTryDialClosedHub(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != pistoke.CloseInternalError {
 		t.Errorf("TryDial on a closed hub: %v, want a close with code %d", err, pistoke.CloseInternalError)
 	}
+	if err := s.JoinError("late"); !errors.Is(err, groups.ErrClosed) {
+		t.Errorf("JoinError = %v, want groups.ErrClosed", err)
+	}
 	if !strings.HasPrefix(err.Error(), "late: ") {
 		t.Errorf("error %q does not name the client", err)
 	}
@@ -135,14 +142,14 @@ func TestTryReceiveBinary(t *testing.T) {
 }
 
 // The handler's options reach the server: an idle timeout closes the
-// socket, which CloseCode reports.
-func TestCloseCode(t *testing.T) {
+// socket, which WaitClose reports.
+func TestWaitClose(t *testing.T) {
 	s := grouptest.NewServer(t, newHub(t, nil), &grouptest.Options{
 		Handler: pistoke.Options{IdleTimeout: 100 * time.Millisecond},
 	})
 	c := s.Dial(t, "room", "ann", nil)
-	if code, skipped := c.CloseCode(); code != pistoke.CloseNormal || skipped != 0 {
-		t.Errorf("CloseCode = %d, %d skipped; want %d, 0 skipped", code, skipped, pistoke.CloseNormal)
+	if ce, skipped := c.WaitClose(); ce.Code != pistoke.CloseNormal || skipped != 0 {
+		t.Errorf("WaitClose = %v, %d skipped; want %d, 0 skipped", ce, skipped, pistoke.CloseNormal)
 	}
 }
 
@@ -187,4 +194,23 @@ func TestSmallBuffers(t *testing.T) {
 	if d := s.Membership("fast").Dropped(); d != 0 {
 		t.Errorf("dropped %d messages for the client that reads", d)
 	}
+}
+
+func TestLargestMember(t *testing.T) {
+	a, b := grouptest.LargestMember(1), grouptest.LargestMember(2)
+	if a.ID == b.ID {
+		t.Errorf("two members share the ID %q", a.ID)
+	}
+	if len(a.ID) != groups.MaxMemberIDBytes {
+		t.Errorf("ID of %d bytes, want MaxMemberIDBytes", len(a.ID))
+	}
+	if p, err := json.Marshal(a.Meta); err != nil || len(p) != groups.MaxMetaBytes {
+		t.Errorf("Meta of %d bytes encoded (%v), want MaxMetaBytes", len(p), err)
+	}
+}
+
+// On an in-process hub, a cluster of one, members at the limits are
+// listed and those beyond refused.
+func TestPresenceAtLimits(t *testing.T) {
+	grouptest.PresenceAtLimits(t, []*groups.Hub{newHub(t, nil)}, "room", 5)
 }
