@@ -18,15 +18,15 @@ import (
 //
 // r should have passed through [Handler]; otherwise no proxy is trusted.
 func BaseURL(r *http.Request) string {
-	if IsSecure(r) {
+	if isSecure(r) {
 		return "wss://" + r.Host
 	}
 	return "ws://" + r.Host
 }
 
-// IsSecure reports whether the client reached the server over TLS: r.TLS
+// isSecure reports whether the client reached the server over TLS: r.TLS
 // is set, or a trusted proxy says so with X-Forwarded-Proto or Forwarded.
-func IsSecure(r *http.Request) bool {
+func isSecure(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
@@ -60,7 +60,7 @@ func FuncMap() template.FuncMap {
 	return template.FuncMap{
 		"websocketURL": BaseURL,
 		"csrfToken":    CSRFToken,
-		"csrfField":    CSRFField,
+		"csrfField":    csrfField,
 	}
 }
 

@@ -2,10 +2,9 @@ package pistoke
 
 import "github.com/pistoke/pistoke/internal/wire"
 
-// Compression turns on permessage-deflate (RFC 7692) for the connections
-// of a handler: set it in [Options.Compression] for every handler, or in
-// [Protocol.Compression] or [AcceptOptions.Compression] for one. It is off
-// by default: compression costs CPU on every message and pays off for
+// Compression turns on permessage-deflate (RFC 7692): in
+// [Options.Compression] for the sockets of a server, in
+// [DialOptions.Compression] for a client. It is off by default: compression costs CPU on every message and pays off for
 // text and JSON larger than a few hundred bytes.
 //
 // The server negotiates what it can honour and declines the rest, without
@@ -38,15 +37,11 @@ type Compression struct {
 	// MaxWindowBits bounds that window to 2^MaxWindowBits bytes, 8 to 15;
 	// 0 means 15.
 	MaxWindowBits int
-
-	// Disabled turns compression off, for a protocol that must not
-	// compress under an Options.Compression that does.
-	Disabled bool
 }
 
 // wireConfig is c for the engine; nil when compression is off.
 func (c *Compression) wireConfig() *wire.DeflateConfig {
-	if c == nil || c.Disabled {
+	if c == nil {
 		return nil
 	}
 	return &wire.DeflateConfig{
@@ -55,17 +50,4 @@ func (c *Compression) wireConfig() *wire.DeflateConfig {
 		ContextTakeover: c.ContextTakeover,
 		MaxWindowBits:   c.MaxWindowBits,
 	}
-}
-
-// compressionFor picks the compression in force: the protocol's own
-// setting wins over the handler's options.
-func compressionFor(own, def *Compression) *Compression {
-	c := def
-	if own != nil {
-		c = own
-	}
-	if c == nil || c.Disabled {
-		return nil
-	}
-	return c
 }

@@ -15,13 +15,11 @@ import (
 	"github.com/pistoke/pistoke"
 )
 
-// compressedApp echoes on /echo/, with compression from the options, and
-// on /plain/, where the protocol turns it off.
+// compressedApp echoes on /echo/, with compression from the options.
 func compressedApp(comp *pistoke.Compression, readLimit int64) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("WEBSOCKET /echo/", pistoke.HandlerFunc(echo))
-	mux.Handle("WEBSOCKET /plain/", pistoke.Protocol{Compression: &pistoke.Compression{Disabled: true}}.Wrap(pistoke.HandlerFunc(echo)))
-	return pistoke.Handler(mux, pistoke.Options{Logger: quietLogger(), Compression: comp, ReadLimit: readLimit})
+	mux.Handle("WEBSOCKET /echo/", pistoke.Protocol{ReadLimit: readLimit}.Wrap(pistoke.HandlerFunc(echo)))
+	return pistoke.Handler(mux, pistoke.Options{Logger: quietLogger(), Compression: comp})
 }
 
 func bigText(n int) string {
@@ -46,18 +44,6 @@ func TestCompressionWithPistokeClient(t *testing.T) {
 		ws.SendText(msg)
 		expectText(t, ws, msg)
 	}
-
-	// The protocol's Disabled wins over the options.
-	plain, resp, err := pistoke.Dial(ctx, url+"/plain/", &pistoke.DialOptions{Compression: &pistoke.Compression{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close(pistoke.CloseNormal, "")
-	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
-		t.Fatalf("/plain/ negotiated %q, want nothing", ext)
-	}
-	plain.SendText(bigText(1000))
-	expectText(t, plain, bigText(1000))
 }
 
 func TestCompressionOffByDefault(t *testing.T) {

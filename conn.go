@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/pistoke/pistoke/internal/broadcast"
 	"github.com/pistoke/pistoke/internal/wire"
 )
 
@@ -22,8 +23,8 @@ type MessageType int
 
 // The two kinds of data message.
 const (
-	Text   MessageType = MessageType(wire.OpText)
-	Binary MessageType = MessageType(wire.OpBinary)
+	Text   MessageType = 1
+	Binary MessageType = 2
 )
 
 func (t MessageType) String() string {
@@ -162,10 +163,6 @@ func (c *Conn) Subprotocol() string { return c.sub }
 // reading or writing it corrupts the WebSocket stream.
 func (c *Conn) NetConn() net.Conn { return c.wc.NetConn() }
 
-// SetReadLimit sets the largest message, in bytes, that the connection
-// accepts from now on; a larger one closes it with 1009.
-func (c *Conn) SetReadLimit(n int64) { c.wc.SetReadLimit(n) }
-
 // Receive waits for the next message. The returned bytes are valid until
 // the next call to Receive. When the connection ends, Receive returns an
 // error matching [ErrClosed], a [*CloseError] telling how it ended.
@@ -290,7 +287,7 @@ func (st *connStats) leaveSend() {
 	st.sending.Add(-1)
 }
 
-var errInvalidUTF8 = errors.New("pistoke: text message is not valid UTF-8")
+var errInvalidUTF8 = broadcast.ErrInvalidUTF8
 
 // SendText sends s as a text message.
 func (c *Conn) SendText(s string) error {

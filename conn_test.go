@@ -105,7 +105,7 @@ func TestReadLimitPerHandler(t *testing.T) {
 	expectClose(t, ws, pistoke.CloseMessageTooBig)
 
 	ws = dialOK(t, base+"/default/", &pistoke.DialOptions{ReadLimit: -1})
-	big := strings.Repeat("y", pistoke.DefaultReadLimit)
+	big := strings.Repeat("y", (1 << 20))
 	ws.SendText(big)
 	expectText(t, ws, big)
 	ws.SendText(big + "y")
@@ -156,7 +156,12 @@ func TestJSONMessages(t *testing.T) {
 }
 
 func TestRawMode(t *testing.T) {
-	events := make(chan pistoke.Event, 4)
+	type event struct {
+		typ  pistoke.MessageType
+		data string
+		err  error
+	}
+	events := make(chan event, 4)
 	mux := http.NewServeMux()
 	mux.Handle("WEBSOCKET /raw/", pistoke.RawHandlerFunc(func(h *pistoke.Handshake) error {
 		if h.Request().URL.Query().Get("deny") != "" {
@@ -164,20 +169,17 @@ func TestRawMode(t *testing.T) {
 			return nil
 		}
 		offered := h.Subprotocols()
-		ws, err := h.Accept(pistoke.AcceptOptions{Subprotocol: offered[len(offered)-1], Protocol: pistoke.Protocol{Header: http.Header{"X-Raw": {"yes"}}}})
+		ws, err := h.Accept(pistoke.Protocol{Subprotocols: offered[len(offered)-1:], Header: http.Header{"X-Raw": {"yes"}}})
 		if err != nil {
 			return err
 		}
 		for {
-			ev := ws.NextEvent()
-			if ev.Type == pistoke.EventMessage {
-				ev.Data = append([]byte(nil), ev.Data...)
-			}
-			events <- ev
-			if ev.Type == pistoke.EventDisconnect {
+			typ, p, err := ws.Receive()
+			events <- event{typ, string(p), err}
+			if err != nil {
 				return nil
 			}
-			ws.Send(ev.MessageType, ev.Data)
+			ws.Send(typ, p)
 		}
 	}))
 	base := serve(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
@@ -196,11 +198,12 @@ func TestRawMode(t *testing.T) {
 		t.Fatalf("echo: %v %v %v", typ, p, err)
 	}
 	ws.Close(4321, "done here")
-	if ev := <-events; ev.Type != pistoke.EventMessage || ev.MessageType != pistoke.Binary {
+	if ev := <-events; ev.err != nil || ev.typ != pistoke.Binary || ev.data != "\x01\x02" {
 		t.Fatalf("first event %+v", ev)
 	}
-	if ev := <-events; ev.Type != pistoke.EventDisconnect || ev.Code != 4321 || ev.Reason != "done here" {
-		t.Fatalf("second event %+v", ev)
+	var ce *pistoke.CloseError
+	if ev := <-events; !errors.As(ev.err, &ce) || ce.Code != 4321 || ce.Reason != "done here" {
+		t.Fatalf("second event %+v, want the disconnect with 4321", ev)
 	}
 }
 

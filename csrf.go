@@ -19,12 +19,12 @@ const (
 	CSRFHeaderName = "X-CSRF-Token" // request header, for scripts
 )
 
-// DefaultCSRFCookie is the name of the cookie holding the CSRF secret.
-const DefaultCSRFCookie = "csrftoken"
+// defaultCSRFCookie is the name of the cookie holding the CSRF secret.
+const defaultCSRFCookie = "csrftoken"
 
 // CSRFOptions configures [CSRF].
 type CSRFOptions struct {
-	// CookieName defaults to DefaultCSRFCookie.
+	// CookieName defaults to "csrftoken".
 	CookieName string
 	// CookiePath defaults to "/".
 	CookiePath string
@@ -77,7 +77,7 @@ func CSRF(opts CSRFOptions) func(http.Handler) http.Handler {
 		MaxAge:   opts.MaxAge,
 	}
 	if cookie.Name == "" {
-		cookie.Name = DefaultCSRFCookie
+		cookie.Name = defaultCSRFCookie
 	}
 	if cookie.Path == "" {
 		cookie.Path = "/"
@@ -99,7 +99,7 @@ func CSRF(opts CSRFOptions) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		h := nosurf.New(next)
 		h.SetBaseCookie(cookie)
-		h.SetIsTLSFunc(IsSecure)
+		h.SetIsTLSFunc(isSecure)
 		h.SetFailureHandler(failure)
 		h.SetIsAllowedOriginFunc(func(u *url.URL) bool {
 			return trusted[strings.ToLower(u.Scheme+"://"+u.Host)]
@@ -124,8 +124,8 @@ func csrfFailure(w http.ResponseWriter, r *http.Request) {
 // (the token is masked afresh); all of them are valid.
 func CSRFToken(r *http.Request) string { return nosurf.Token(r) }
 
-// CSRFField returns a hidden form input carrying the CSRF token.
-func CSRFField(r *http.Request) template.HTML {
+// csrfField returns a hidden form input carrying the CSRF token.
+func csrfField(r *http.Request) template.HTML {
 	return template.HTML(fmt.Sprintf(`<input type="hidden" name="%s" value="%s">`,
 		CSRFFieldName, template.HTMLEscapeString(CSRFToken(r))))
 }

@@ -18,22 +18,23 @@ import (
 	"weak"
 )
 
-// DefaultDrainTimeout is how long [Run] gives sockets and requests to
-// finish once a drain has begun, unless RunOptions says otherwise.
-const DefaultDrainTimeout = 5 * time.Second
+// Run's defaults.
+const (
+	// defaultDrainTimeout is how long Run gives sockets and requests to
+	// finish once a drain has begun.
+	defaultDrainTimeout = 5 * time.Second
+	// defaultHeaderTimeout is the ReadHeaderTimeout Run sets on a server
+	// that has none, so that a client sending its request headers byte by
+	// byte (slowloris) cannot hold a connection open.
+	defaultHeaderTimeout = 10 * time.Second
+	// defaultServerHeaderBytes is the MaxHeaderBytes Run sets on a server
+	// that has none, instead of net/http's 1 MiB: no page needs more, and
+	// every request pays for what it may send.
+	defaultServerHeaderBytes = 64 << 10
+)
 
-// DefaultHandshakeTimeout is the ReadHeaderTimeout that [Run] sets on a
-// server that has none, so that a client sending its request headers byte
-// by byte (slowloris) cannot hold a connection open.
-const DefaultHandshakeTimeout = 10 * time.Second
-
-// DefaultMaxServerHeaderBytes is the MaxHeaderBytes that [Run] sets on a
-// server that has none, instead of net/http's 1 MiB: no page needs more,
-// and every request pays for what it may send.
-const DefaultMaxServerHeaderBytes = 64 << 10
-
-// CloseReasonGoingAway is the reason of the 1001 close frame a drain sends.
-const CloseReasonGoingAway = "going away"
+// reasonGoingAway is the reason of the 1001 close frame a drain sends.
+const reasonGoingAway = "going away"
 
 // tracker knows the open sockets of one http.Server, which net/http
 // forgets once they are hijacked, so that a drain can close them.
@@ -271,7 +272,7 @@ func (t *tracker) forceClose() int {
 	}
 	t.mu.Unlock()
 	for _, c := range conns {
-		c.end(&CloseError{Code: CloseGoingAway, Reason: CloseReasonGoingAway})
+		c.end(&CloseError{Code: CloseGoingAway, Reason: reasonGoingAway})
 		_ = c.wc.CloseNow()
 	}
 	return len(conns)
@@ -279,12 +280,12 @@ func (t *tracker) forceClose() int {
 
 // goAway closes the connection for a drain.
 func (c *Conn) goAway() {
-	_ = c.Close(CloseGoingAway, CloseReasonGoingAway)
+	_ = c.Close(CloseGoingAway, reasonGoingAway)
 }
 
 // RunOptions configures [Run].
 type RunOptions struct {
-	// DrainTimeout bounds the drain; 0 means DefaultDrainTimeout.
+	// DrainTimeout bounds the drain; 0 means 5 seconds.
 	DrainTimeout time.Duration
 	// Signals start the drain; nil means SIGINT and SIGTERM, an empty
 	// non-nil slice means none (ctx alone then decides).
@@ -301,8 +302,8 @@ type RunOptions struct {
 //
 // When l is nil, Run listens on srv.Addr (":http" if empty). When
 // srv.TLSConfig holds certificates (or GetCertificate), Run serves TLS.
-// A srv without ReadHeaderTimeout gets DefaultHandshakeTimeout, and one
-// without MaxHeaderBytes gets DefaultMaxServerHeaderBytes.
+// A srv without ReadHeaderTimeout gets 10 seconds, and one without
+// MaxHeaderBytes gets 64 KiB.
 //
 // Unlike Drain, Run owns the listener: once the sockets are gone it
 // closes it, so that new connections are refused, and waits for every
@@ -320,7 +321,7 @@ func Run(ctx context.Context, srv *http.Server, l net.Listener, opts *RunOptions
 		o = *opts
 	}
 	if o.DrainTimeout <= 0 {
-		o.DrainTimeout = DefaultDrainTimeout
+		o.DrainTimeout = defaultDrainTimeout
 	}
 	if o.Signals == nil {
 		o.Signals = []os.Signal{os.Interrupt, syscall.SIGTERM}
@@ -330,10 +331,10 @@ func Run(ctx context.Context, srv *http.Server, l net.Listener, opts *RunOptions
 		log = slog.Default()
 	}
 	if srv.ReadHeaderTimeout == 0 {
-		srv.ReadHeaderTimeout = DefaultHandshakeTimeout
+		srv.ReadHeaderTimeout = defaultHeaderTimeout
 	}
 	if srv.MaxHeaderBytes == 0 {
-		srv.MaxHeaderBytes = DefaultMaxServerHeaderBytes
+		srv.MaxHeaderBytes = defaultServerHeaderBytes
 	}
 	if l == nil {
 		addr := srv.Addr

@@ -112,8 +112,8 @@ func TestDrainClosesEverySocketWith1001(t *testing.T) {
 	for range n {
 		err := <-closes
 		var ce *pistoke.CloseError
-		if !errors.As(err, &ce) || ce.Code != pistoke.CloseGoingAway || ce.Reason != pistoke.CloseReasonGoingAway {
-			t.Fatalf("client saw %v, want close 1001 %q", err, pistoke.CloseReasonGoingAway)
+		if !errors.As(err, &ce) || ce.Code != pistoke.CloseGoingAway || ce.Reason != "going away" {
+			t.Fatalf("client saw %v, want close 1001 %q", err, "going away")
 		}
 	}
 	if got := sawDraining.Load(); got != int32(n) {
@@ -232,8 +232,8 @@ func TestRunDrainsWhenContextEnds(t *testing.T) {
 	if err := <-ran; err != nil {
 		t.Fatalf("Run = %v, want nil after a clean drain", err)
 	}
-	if srv.ReadHeaderTimeout != pistoke.DefaultHandshakeTimeout {
-		t.Errorf("ReadHeaderTimeout = %v, want the default %v", srv.ReadHeaderTimeout, pistoke.DefaultHandshakeTimeout)
+	if srv.ReadHeaderTimeout != 10*time.Second || srv.MaxHeaderBytes != 64<<10 {
+		t.Errorf("ReadHeaderTimeout = %v, MaxHeaderBytes = %d; want Run's defaults 10s and 64 KiB", srv.ReadHeaderTimeout, srv.MaxHeaderBytes)
 	}
 	if _, err := net.Dial("tcp", l.Addr().String()); err == nil {
 		t.Error("the listener still accepts after Run returned")

@@ -9,19 +9,32 @@ import (
 	"github.com/pistoke/pistoke/internal/wire"
 )
 
-// ErrClosed is matched (with errors.Is) by every error that Receive, Send
-// and the other Conn methods return once the connection has ended, whoever
-// ended it. A handler that receives it has nothing left to do but return.
-var ErrClosed = errors.New("pistoke: connection closed")
+// Errors a handler or a test can tell apart with errors.Is.
+var (
+	// ErrClosed is matched by every error that Receive, Send and the
+	// other Conn methods return once the connection has ended, whoever
+	// ended it. A handler that receives it has nothing left to do but
+	// return.
+	ErrClosed = errors.New("pistoke: connection closed")
 
-// ErrNestedProtocol is logged (and reported by pistoketest) when a
-// protocol finds another protocol already in charge of the same
-// handshake. The handshake is refused with 500 before any upgrade.
-var ErrNestedProtocol = errors.New("pistoke: protocol nested inside another protocol")
+	// ErrSlowConsumer is matched by the errors that sends return when
+	// their connection was dropped because the client did not read fast
+	// enough; see Options.SendQueue.
+	ErrSlowConsumer = errors.New("pistoke: client too slow, connection dropped")
 
-// ErrCSRF is returned by [CheckCSRF] when a token is missing or does not
-// match the request's CSRF cookie.
-var ErrCSRF = errors.New("CSRF token missing or invalid")
+	// ErrCSRF is returned by CheckCSRF when a token is missing or does
+	// not match the request's CSRF cookie.
+	ErrCSRF = errors.New("CSRF token missing or invalid")
+
+	// ErrNestedProtocol is logged (and reported by pistoketest) when a
+	// protocol finds another protocol already in charge of the same
+	// handshake. The handshake is refused with 500 before any upgrade.
+	ErrNestedProtocol = errors.New("pistoke: protocol nested inside another protocol")
+
+	// ErrNotAccepted is reported when a RawHandlerFunc returns without
+	// accepting or denying its handshake; the client gets 403.
+	ErrNotAccepted = errors.New("pistoke: raw handler returned without accepting or denying the handshake")
+)
 
 // CloseError describes how a connection ended, with the close code and
 // reason of the closing handshake.
@@ -42,9 +55,9 @@ type CloseError struct {
 
 func (e *CloseError) Error() string {
 	if e.Reason == "" {
-		return fmt.Sprintf("pistoke: connection closed with %d (%s)", e.Code, CloseText(e.Code))
+		return fmt.Sprintf("pistoke: connection closed with %d (%s)", e.Code, closeText(e.Code))
 	}
-	return fmt.Sprintf("pistoke: connection closed with %d (%s): %s", e.Code, CloseText(e.Code), e.Reason)
+	return fmt.Sprintf("pistoke: connection closed with %d (%s): %s", e.Code, closeText(e.Code), e.Reason)
 }
 
 // Is reports whether target is ErrClosed, so that errors.Is(err,

@@ -2,6 +2,7 @@ package pistoke_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -113,17 +114,18 @@ func ExampleRawHandlerFunc() {
 			hs.Deny(http.StatusForbidden)
 			return nil
 		}
-		ws, err := hs.Accept(pistoke.AcceptOptions{Protocol: pistoke.Protocol{Header: http.Header{"X-Welcome": {"yes"}}}})
+		ws, err := hs.Accept(pistoke.Protocol{Header: http.Header{"X-Welcome": {"yes"}}})
 		if err != nil {
 			return err
 		}
 		for {
-			ev := ws.NextEvent()
-			if ev.Type == pistoke.EventDisconnect {
-				fmt.Println("disconnect", ev.Code)
+			_, msg, err := ws.Receive()
+			var ce *pistoke.CloseError
+			if errors.As(err, &ce) {
+				fmt.Println("disconnect", ce.Code)
 				return nil
 			}
-			fmt.Printf("message %s\n", ev.Data)
+			fmt.Printf("message %s\n", msg)
 		}
 	})
 	client := pistoketest.NewClient(h)

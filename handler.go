@@ -19,18 +19,12 @@ import (
 // chi.RegisterMethod(pistoke.MethodWebsocket) once first.
 const MethodWebsocket = "WEBSOCKET"
 
-// DefaultReadLimit is the largest message, in bytes, a connection accepts
-// unless [Options.ReadLimit] or [Protocol.ReadLimit] says otherwise. A
-// larger message closes the connection with 1009.
-const DefaultReadLimit = wire.DefaultReadLimit
-
-// DefaultCloseTimeout bounds how long pistoke waits for the peer's part of
-// a closing handshake before it drops the TCP connection.
-const DefaultCloseTimeout = wire.DefaultCloseTimeout
-
 // Options configures [Handler]. The zero value is ready to use: origins
-// must match the request's own host, no proxy is trusted, messages are
-// limited to 1 MiB and events go to slog.Default().
+// must match the request's own host, no proxy is trusted, handshakes
+// carry at most 16 KiB of headers, every socket is pinged every 30
+// seconds and dropped when a send waits 10 seconds or 64 sends queue up,
+// and events go to slog.Default(). How large a message may be, and which
+// subprotocols a socket speaks, is the business of its [Protocol].
 type Options struct {
 	// AllowedHosts lists the hosts whose pages may open sockets besides
 	// the request's own host: "example.com" matches that host exactly,
@@ -46,33 +40,25 @@ type Options struct {
 	// http.ServeMux does on a bad pattern.
 	TrustedProxies []string
 
-	// ReadLimit is the largest message in bytes; 0 means
-	// DefaultReadLimit, negative means no limit. A protocol may override it.
-	ReadLimit int64
-
-	// CloseTimeout bounds the closing handshake; 0 means
-	// DefaultCloseTimeout.
-	CloseTimeout time.Duration
-
 	// CheckOrigin, when set, replaces the default origin check. It returns
 	// nil to let the handshake through, or an error saying why not; the
 	// client then gets 403 and the error is logged.
 	CheckOrigin func(r *http.Request) error
 
-	// Logger receives refused handshakes, handler errors and panics.
-	// Nil means slog.Default().
+	// Logger receives refused handshakes, socket events, handler errors
+	// and panics. Nil means slog.Default().
 	Logger *slog.Logger
 
 	// MaxHeaderBytes bounds the size of a handshake's request line and
 	// headers, which a socket keeps for its life (they stay readable
 	// through Conn.Request); a larger handshake is refused with 431.
-	// 0 means DefaultMaxHeaderBytes, negative means no bound beyond the
-	// http.Server's own MaxHeaderBytes.
+	// 0 means 16 KiB, negative means no bound beyond the http.Server's
+	// own MaxHeaderBytes.
 	MaxHeaderBytes int
 
 	// PingInterval is how often the server pings each connection; 0 means
-	// DefaultPingInterval, negative means never. Pings keep proxies and NAT
-	// tables from dropping quiet connections and reveal dead peers.
+	// 30 seconds, negative means never. Pings keep proxies and NAT tables
+	// from dropping quiet connections and reveal dead peers.
 	PingInterval time.Duration
 
 	// PongTimeout is how long a ping may go unanswered before the peer is
@@ -85,23 +71,30 @@ type Options struct {
 	// Pings do not count as activity.
 	IdleTimeout time.Duration
 
+	// CloseTimeout bounds the closing handshake: how long pistoke waits
+	// for the peer's close frame before it drops the connection. 0 means
+	// 5 seconds.
+	CloseTimeout time.Duration
+
 	// WriteTimeout bounds how long one message may take to leave: a
 	// client that does not read for this long is dropped as a slow
-	// consumer (see SendQueue). 0 means DefaultWriteTimeout, negative
-	// means no bound.
+	// consumer (see SendQueue). 0 means 10 seconds, negative means no
+	// bound.
 	WriteTimeout time.Duration
 
 	// SendQueue bounds how many messages may wait to be sent on one
 	// connection: sends that find this many others still waiting for a
-	// slow client drop the connection instead of queueing. 0 means
-	// DefaultSendQueue, negative means no bound.
+	// slow client drop the connection instead of queueing. 0 means 64,
+	// negative means no bound.
 	//
-	// A dropped connection is closed with 1008 (policy violation, reason
-	// "slow consumer"), its handler's context is cancelled and every
-	// pending send returns an error matching [ErrSlowConsumer]. 1008 and
-	// not 1013 (try again later): the fault lies with the client, which
-	// is not reading, not with a server too busy to serve it; a client
-	// told to retry later would come back and fall behind again.
+	// This is the slow-consumer policy of every pistoke connection, and
+	// package groups applies it too: a dropped connection is closed with
+	// 1008 (policy violation) and the reason "slow consumer", its
+	// handler's context is cancelled and every pending send returns an
+	// error matching [ErrSlowConsumer]. 1008 and not 1013 (try again
+	// later): the fault lies with the client, which is not reading, not
+	// with a server too busy to serve it; a client told to retry later
+	// would come back and fall behind again.
 	SendQueue int
 
 	// MaxConns caps the open connections of this handler: beyond it
@@ -109,8 +102,7 @@ type Options struct {
 	// Retry-After header. 0 means no cap.
 	MaxConns int
 
-	// Compression, when set, accepts permessage-deflate on every socket
-	// whose protocol does not say otherwise.
+	// Compression, when set, accepts permessage-deflate on every socket.
 	Compression *Compression
 
 	// Metrics, when set, receives counts of handshakes, connections,
@@ -120,21 +112,16 @@ type Options struct {
 
 // Defaults of the Options that a zero value leaves unset.
 const (
-	DefaultPingInterval = 30 * time.Second
-	DefaultWriteTimeout = 10 * time.Second
-	DefaultSendQueue    = 64
-
-	// DefaultMaxHeaderBytes is the handshake header budget of a socket:
-	// enough for browsers' usual cookies, small next to net/http's
-	// 1 MiB default, which would otherwise be kept per connection.
-	DefaultMaxHeaderBytes = 16 << 10
+	defaultPingInterval   = 30 * time.Second
+	defaultWriteTimeout   = 10 * time.Second
+	defaultSendQueue      = 64
+	defaultMaxHeaderBytes = 16 << 10 // enough for browsers' usual cookies, small next to net/http's 1 MiB
 )
 
 // server is Options made ready for use by every request.
 type server struct {
 	allowed      []string
 	proxies      []netip.Prefix
-	readLimit    int64
 	closeTimeout time.Duration
 	checkOrigin  func(*http.Request) error
 	logger       *slog.Logger
@@ -177,15 +164,14 @@ var defaultServer = newServer(Options{})
 
 func newServer(opts Options) *server {
 	s := &server{
-		readLimit:    opts.ReadLimit,
 		closeTimeout: opts.CloseTimeout,
 		checkOrigin:  opts.CheckOrigin,
 		logger:       opts.Logger,
-		maxHeader:    defaulted(opts.MaxHeaderBytes, DefaultMaxHeaderBytes),
-		pingInterval: defaulted(opts.PingInterval, DefaultPingInterval),
+		maxHeader:    defaulted(opts.MaxHeaderBytes, defaultMaxHeaderBytes),
+		pingInterval: defaulted(opts.PingInterval, defaultPingInterval),
 		idleTimeout:  max(opts.IdleTimeout, 0),
-		writeTimeout: defaulted(opts.WriteTimeout, DefaultWriteTimeout),
-		sendQueue:    int32(defaulted(opts.SendQueue, DefaultSendQueue)),
+		writeTimeout: defaulted(opts.WriteTimeout, defaultWriteTimeout),
+		sendQueue:    int32(defaulted(opts.SendQueue, defaultSendQueue)),
 		maxConns:     int64(max(opts.MaxConns, 0)),
 		metrics:      opts.Metrics,
 		compression:  opts.Compression,

@@ -232,7 +232,7 @@ func TestBadHandshakes(t *testing.T) {
 		{"POST", strings.Replace(good, "GET", "POST", 1), http.StatusMethodNotAllowed, ""},
 		{"a body", strings.Replace(good, "\r\n\r\n", "\r\nContent-Length: 6\r\n\r\n\x81\x80abcd", 1), http.StatusBadRequest, ""},
 		{"a chunked body", strings.Replace(good, "\r\n\r\n", "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 1), http.StatusBadRequest, ""},
-		{"headers over budget", strings.Replace(good, "\r\n\r\n", "\r\nCookie: "+strings.Repeat("x", pistoke.DefaultMaxHeaderBytes)+"\r\n\r\n", 1),
+		{"headers over budget", strings.Replace(good, "\r\n\r\n", "\r\nCookie: "+strings.Repeat("x", (16<<10))+"\r\n\r\n", 1),
 			http.StatusRequestHeaderFieldsTooLarge, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -320,7 +320,7 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 	}
 	header := responseHeader(w.Header(), p.Header)
 	var deflate *wire.Deflate
-	if cfg := compressionFor(p.Compression, hs.srv.compression).wireConfig(); cfg != nil {
+	if cfg := hs.srv.compression.wireConfig(); cfg != nil {
 		var answer string
 		if deflate, answer = wire.NegotiateDeflate(r.Header, cfg); deflate != nil {
 			header.Set("Sec-WebSocket-Extensions", answer)
@@ -341,13 +341,9 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 	// its connection state; the codec needs neither.
 	*brw.Reader = bufio.Reader{}
 	*brw.Writer = bufio.Writer{}
-	limit := p.ReadLimit
-	if limit == 0 {
-		limit = hs.srv.readLimit
-	}
 	wc := wire.NewConn(nc, wire.Config{
 		Role:         wire.RoleServer,
-		ReadLimit:    limit,
+		ReadLimit:    p.ReadLimit,
 		CloseTimeout: hs.srv.closeTimeout,
 		Buffered:     buffered,
 		Deflate:      deflate,
@@ -374,7 +370,7 @@ func (hs *handshake) hijack(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter,
 	if err == nil || !errors.Is(err, http.ErrNotSupported) {
 		return nc, brw, err
 	}
-	return nil, nil, &HijackError{Writer: fmt.Sprintf("%T", blocker(hs.base))}
+	return nil, nil, &hijackError{writer: fmt.Sprintf("%T", blocker(hs.base))}
 }
 
 // blocker returns the writer in w's chain that neither hijacks nor
@@ -392,17 +388,17 @@ func blocker(w http.ResponseWriter) http.ResponseWriter {
 	}
 }
 
-// HijackError is the reason a handshake failed with 500 because a
+// hijackError is the reason a handshake failed with 500 because a
 // ResponseWriter on its path hides the connection: middleware that wraps
 // the writer without Hijack or an Unwrap method. It is logged.
-type HijackError struct {
-	Writer string // the type of the writer that hides the connection
+type hijackError struct {
+	writer string // the type of the writer that hides the connection
 }
 
-func (e *HijackError) Error() string {
+func (e *hijackError) Error() string {
 	return fmt.Sprintf("cannot take over the connection: the ResponseWriter %s implements neither http.Hijacker nor "+
 		"Unwrap() http.ResponseWriter; give the middleware that wraps it an Unwrap method returning the writer it wraps, "+
-		"or place it inside pistoke.Handler", e.Writer)
+		"or place it inside pistoke.Handler", e.writer)
 }
 
 // refuse answers the handshake with status instead of opening it,

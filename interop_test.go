@@ -38,7 +38,7 @@ const (
 
 // interopSizes are the payload sizes around the frame length encodings
 // (7-bit, 16-bit, 64-bit) and up to the default read limit.
-var interopSizes = []int{0, 1, 125, 126, 65535, 65536, pistoke.DefaultReadLimit}
+var interopSizes = []int{0, 1, 125, 126, 65535, 65536, (1 << 20)}
 
 // makeText returns valid UTF-8 of exactly n bytes with multi-byte runes
 // throughout, so that fragment boundaries fall inside runes.
@@ -475,7 +475,7 @@ func TestInteropMessageOverReadLimitFromPeer(t *testing.T) {
 				// The server may close before the peer has written it all;
 				// what matters is the close code the peer then reads.
 				wrote := make(chan error, 1)
-				go func() { wrote <- c.Write(typ, makePayload(typ, pistoke.DefaultReadLimit+1)) }()
+				go func() { wrote <- c.Write(typ, makePayload(typ, (1<<20)+1)) }()
 				expectPeerClose(t, c, pistoke.CloseMessageTooBig)
 				<-wrote
 			})
@@ -1081,7 +1081,7 @@ func TestInteropEchoFromForeignServers(t *testing.T) {
 }
 
 func TestInteropMessageOverReadLimitFromServer(t *testing.T) {
-	big := makeBinary(pistoke.DefaultReadLimit + 1)
+	big := makeBinary((1 << 20) + 1)
 	servers := map[string]string{
 		"gorilla": gorillaServer(t, gws.Upgrader{}, nil, func(c *gws.Conn) error {
 			c.WriteMessage(gws.BinaryMessage, big) // may fail once the client gives up
@@ -1330,7 +1330,7 @@ func TestGorillaServerInvalidUTF8(t *testing.T) {
 func TestGorillaServerFragmentsAtReadLimit(t *testing.T) {
 	// The read limit counts the whole message, not each fragment.
 	url := gorillaServer(t, gws.Upgrader{WriteBufferSize: 1024}, nil, func(c *gws.Conn) error {
-		for _, n := range []int{pistoke.DefaultReadLimit, pistoke.DefaultReadLimit + 1} {
+		for _, n := range []int{(1 << 20), (1 << 20) + 1} {
 			w, err := c.NextWriter(gws.BinaryMessage)
 			if err != nil {
 				return err
@@ -1355,7 +1355,7 @@ func TestGorillaServerFragmentsAtReadLimit(t *testing.T) {
 	})
 	ws := boundConn(dialOK(t, url, nil))
 	typ, got, err := ws.Receive()
-	if err != nil || typ != pistoke.Binary || !bytes.Equal(got, makeBinary(pistoke.DefaultReadLimit)) {
+	if err != nil || typ != pistoke.Binary || !bytes.Equal(got, makeBinary((1<<20))) {
 		t.Fatalf("message at the limit: %v, %d bytes, %v", typ, len(got), err)
 	}
 	expectClose(t, ws, pistoke.CloseMessageTooBig)

@@ -192,21 +192,16 @@ var errNoPong = errors.New("pistoke: the peer answered no ping")
 // reap drops a peer that stopped answering: there is no point in a
 // closing handshake with it.
 func (c *Conn) reap(reason string) {
-	c.setClosedBy(ClosedByServer)
+	c.setClosedBy(closedByServer)
 	c.stats.srv.log().LogAttrs(c.ctx.parent, slog.LevelInfo, "pistoke: peer unresponsive",
 		slog.String("path", c.stats.path), slog.String("reason", reason))
 	c.end(&CloseError{Code: CloseAbnormal, Reason: reason, cause: errNoPong})
 	_ = c.wc.CloseNow()
 }
 
-// ErrSlowConsumer is matched by the errors that sends return when their
-// connection was dropped because the client did not read fast enough;
-// see [Options.SendQueue].
-var ErrSlowConsumer = errors.New("pistoke: client too slow, connection dropped")
-
-// CloseReasonSlowConsumer is the reason of the 1008 close frame sent to a
-// client dropped for not reading fast enough.
-const CloseReasonSlowConsumer = "slow consumer"
+// reasonSlowConsumer is the reason of the 1008 close frame sent to a
+// client dropped for not reading fast enough (see Options.SendQueue).
+const reasonSlowConsumer = "slow consumer"
 
 // dropSlow applies the slow-consumer policy: close with 1008, without
 // waiting for the client (which is not reading) more than the close
@@ -215,8 +210,8 @@ func (c *Conn) dropSlow(why string) {
 	if !c.isOpen() {
 		return
 	}
-	c.setClosedBy(ClosedByServer)
-	if _, first := c.endOnce(&CloseError{Code: ClosePolicyViolation, Reason: CloseReasonSlowConsumer, cause: ErrSlowConsumer}); !first {
+	c.setClosedBy(closedByServer)
+	if _, first := c.endOnce(&CloseError{Code: ClosePolicyViolation, Reason: reasonSlowConsumer, cause: ErrSlowConsumer}); !first {
 		return
 	}
 	st := c.stats
@@ -227,5 +222,5 @@ func (c *Conn) dropSlow(why string) {
 		st.srv.log().LogAttrs(c.ctx.parent, slog.LevelWarn, "pistoke: slow consumer dropped",
 			slog.String("path", st.path), slog.String("reason", why))
 	}
-	go c.close(ClosePolicyViolation, CloseReasonSlowConsumer)
+	go c.close(ClosePolicyViolation, reasonSlowConsumer)
 }

@@ -262,7 +262,7 @@ func expectSlowConsumer(t *testing.T, result chan error, rec *metricsRecorder) {
 		t.Errorf("%v does not match ErrClosed", err)
 	}
 	info := <-rec.closed
-	if info.Code != pistoke.ClosePolicyViolation || info.By != pistoke.ClosedByServer || info.Reason != pistoke.CloseReasonSlowConsumer {
+	if info.Code != pistoke.ClosePolicyViolation || info.By != "server" || info.Reason != "slow consumer" {
 		t.Errorf("close info %+v, want 1008 slow consumer by the server", info)
 	}
 	if got := rec.dropped.Load(); got != 1 {

@@ -123,7 +123,7 @@ func (c *Conn) closeInfo() CloseInfo {
 	st := c.stats
 	info := CloseInfo{
 		Code:        CloseAbnormal,
-		By:          ClosedByNetwork,
+		By:          closedByNetwork,
 		Duration:    time.Since(st.start),
 		MessagesIn:  st.msgsIn.Load(),
 		MessagesOut: st.msgsOut.Load(),
@@ -155,18 +155,18 @@ func closedBy(err error) string {
 	switch {
 	case errors.As(err, &me):
 		if me.cause != nil {
-			return ClosedByNetwork
+			return closedByNetwork
 		}
-		return ClosedByServer
+		return closedByServer
 	case errors.As(err, &pe):
-		return ClosedByServer
+		return closedByServer
 	case errors.As(err, &ce):
 		if ce.Code == CloseAbnormal {
-			return ClosedByNetwork
+			return closedByNetwork
 		}
-		return ClosedByClient
+		return closedByClient
 	}
-	return ClosedByNetwork
+	return closedByNetwork
 }
 
 // countHandshake records a handshake that did not upgrade.

@@ -56,11 +56,11 @@ const (
 	HandshakeFailed HandshakeOutcome = "failed"
 )
 
-// Who ended a connection, in [CloseInfo.By].
+// Who ended a connection, in CloseInfo.By.
 const (
-	ClosedByServer  = "server"  // pistoke or the handler sent the first close frame
-	ClosedByClient  = "client"  // the peer sent the first close frame
-	ClosedByNetwork = "network" // the connection broke without a closing handshake
+	closedByServer  = "server"
+	closedByClient  = "client"
+	closedByNetwork = "network"
 )
 
 // CloseInfo describes a connection that has ended, for [Metrics] and the
@@ -68,7 +68,7 @@ const (
 type CloseInfo struct {
 	Code     int           // the close code: the first sent or received, 1006 when none
 	Reason   string        // the close reason
-	By       string        // ClosedByServer, ClosedByClient or ClosedByNetwork
+	By       string        // "server" or "client": who sent the first close frame; "network": nobody, the connection broke
 	Duration time.Duration // from upgrade to end
 
 	MessagesIn, MessagesOut int64 // data messages read and written

@@ -67,7 +67,7 @@ func TestCloseEventAndMetrics(t *testing.T) {
 	ws.Close(4001, "bye")
 
 	info := <-rec.closed
-	if info.Code != 4001 || info.Reason != "bye" || info.By != pistoke.ClosedByClient {
+	if info.Code != 4001 || info.Reason != "bye" || info.By != "client" {
 		t.Errorf("close info %+v, want 4001 bye by the client", info)
 	}
 	if info.MessagesIn != 2 || info.MessagesOut != 2 || info.BytesIn != 8 || info.BytesOut != 8 || info.Duration <= 0 {
@@ -94,22 +94,22 @@ func TestServerCloseIsByServer(t *testing.T) {
 	mux.Handle("WEBSOCKET /bye/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
 		return &pistoke.CloseError{Code: 4403, Reason: "Forbidden"}
 	}))
-	mux.Handle("WEBSOCKET /fail/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+	mux.Handle("WEBSOCKET /fail/", pistoke.Protocol{ReadLimit: 4}.Wrap(pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
 		_, _, err := ws.Receive()
 		return err
-	}))
-	_, url := startServer(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger(), Metrics: rec, ReadLimit: 4}))
+	})))
+	_, url := startServer(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger(), Metrics: rec}))
 
 	ws := dialOK(t, url+"/bye/", nil)
 	expectClose(t, ws, 4403)
-	if info := <-rec.closed; info.Code != 4403 || info.By != pistoke.ClosedByServer {
+	if info := <-rec.closed; info.Code != 4403 || info.By != "server" {
 		t.Errorf("close info %+v, want 4403 by the server", info)
 	}
 
 	ws = dialOK(t, url+"/fail/", nil)
 	ws.SendText("too long")
 	expectClose(t, ws, pistoke.CloseMessageTooBig)
-	if info := <-rec.closed; info.Code != pistoke.CloseMessageTooBig || info.By != pistoke.ClosedByServer {
+	if info := <-rec.closed; info.Code != pistoke.CloseMessageTooBig || info.By != "server" {
 		t.Errorf("close info %+v, want 1009 by the server", info)
 	}
 }

@@ -285,7 +285,7 @@ func closeScript(t *testing.T, ws *pistoke.Conn) {
 // DialOptions raise, and expects each back unchanged.
 func scriptEcho(t *testing.T, base string, typ pistoke.MessageType) {
 	ws := dialScript(t, base+"/echo", &pistoke.DialOptions{ReadLimit: 2 << 20})
-	for _, n := range []int{0, 125, 126, 65535, 65536, pistoke.DefaultReadLimit, pistoke.DefaultReadLimit + 1} {
+	for _, n := range []int{0, 125, 126, 65535, 65536, (1 << 20), (1 << 20) + 1} {
 		scriptRoundTrip(t, ws, typ, scriptPayload(typ, n))
 	}
 	closeScript(t, ws)

@@ -7,8 +7,11 @@ import (
 	"testing"
 
 	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/internal/broadcast"
+	"github.com/pistoke/pistoke/internal/wire"
 )
 
+// Broadcasts (package groups) write messages encoded once, in batches.
 func TestPreparedMessagesAndOnClose(t *testing.T) {
 	closed := make(chan struct{})
 	ready := make(chan *pistoke.Conn, 1)
@@ -23,16 +26,16 @@ func TestPreparedMessagesAndOnClose(t *testing.T) {
 	ws := dialOK(t, url+"/push/", &pistoke.DialOptions{Compression: &pistoke.Compression{}})
 	server := <-ready
 
-	a, err := pistoke.NewPreparedMessage(pistoke.Text, []byte("first, prepared"))
+	a, err := broadcast.Prepare(wire.OpText, []byte("first, prepared"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := pistoke.NewPreparedMessage(pistoke.Binary, []byte{1, 2, 3})
-	c, _ := pistoke.NewPreparedMessage(pistoke.Text, []byte("third, in the same write"))
-	if err := server.SendPrepared(a); err != nil {
+	b, _ := broadcast.Prepare(wire.OpBinary, []byte{1, 2, 3})
+	c, _ := broadcast.Prepare(wire.OpText, []byte("third, in the same write"))
+	if err := broadcast.SendBatch(server, []*wire.PreparedMessage{a}); err != nil {
 		t.Fatal(err)
 	}
-	if err := server.SendPreparedBatch([]*pistoke.PreparedMessage{b, c, a}); err != nil {
+	if err := broadcast.SendBatch(server, []*wire.PreparedMessage{b, c, a}); err != nil {
 		t.Fatal(err)
 	}
 	expectText(t, ws, "first, prepared")
@@ -43,20 +46,20 @@ func TestPreparedMessagesAndOnClose(t *testing.T) {
 	expectText(t, ws, "first, prepared")
 
 	// A socket with room takes a try at once, compressed like the rest.
-	err = server.TrySendPreparedBatch([]*pistoke.PreparedMessage{c, a})
+	err = broadcast.TrySendBatch(server, []*wire.PreparedMessage{c, a})
 	switch {
 	case runtime.GOOS != "linux":
-		if !errors.Is(err, pistoke.ErrWouldBlock) {
+		if !errors.Is(err, broadcast.ErrWouldBlock) {
 			t.Fatalf("TrySendPreparedBatch on %s = %v, want ErrWouldBlock", runtime.GOOS, err)
 		}
-		server.SendPreparedBatch([]*pistoke.PreparedMessage{c, a})
+		broadcast.SendBatch(server, []*wire.PreparedMessage{c, a})
 	case err != nil:
 		t.Fatalf("TrySendPreparedBatch: %v", err)
 	}
 	expectText(t, ws, "third, in the same write")
 	expectText(t, ws, "first, prepared")
 
-	if _, err := pistoke.NewPreparedMessage(pistoke.Text, []byte{0xff}); err == nil {
+	if _, err := broadcast.Prepare(wire.OpText, []byte{0xff}); err == nil {
 		t.Error("NewPreparedMessage accepted invalid UTF-8 text")
 	}
 	ws.Close(pistoke.CloseNormal, "")
@@ -64,7 +67,7 @@ func TestPreparedMessagesAndOnClose(t *testing.T) {
 	ran := make(chan struct{})
 	server.OnClose(func() { close(ran) })
 	<-ran // and runs at once on an ended connection
-	if err := server.TrySendPreparedBatch([]*pistoke.PreparedMessage{a}); !errors.Is(err, pistoke.ErrClosed) {
+	if err := broadcast.TrySendBatch(server, []*wire.PreparedMessage{a}); !errors.Is(err, pistoke.ErrClosed) {
 		t.Errorf("TrySendPreparedBatch after the end = %v, want ErrClosed", err)
 	}
 }

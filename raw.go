@@ -2,21 +2,17 @@ package pistoke
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 )
 
-// ErrNotAccepted is reported when a [RawHandlerFunc] returns without
-// accepting or denying its handshake; the client gets 403.
-var ErrNotAccepted = errors.New("pistoke: raw handler returned without accepting or denying the handshake")
-
 // RawHandlerFunc is a socket handler that drives the handshake itself,
-// event by event, the way ASGI applications do: it is called when the
-// client connects, then either accepts (choosing a subprotocol and adding
-// response headers as it likes) and reads message and disconnect events
-// with [Conn.NextEvent], or denies the connection with an HTTP status.
+// the way ASGI applications do: it is called when the client connects
+// (the connect event), then either denies the connection with an HTTP
+// status or accepts it, choosing the subprotocol and response headers,
+// and receives messages until Receive reports the disconnect with a
+// [*CloseError] carrying the close code.
 //
 // Use it when the decision to accept needs more than a Protocol can say.
 // It takes the place of a protocol, so it must not be wrapped in one.
@@ -38,29 +34,24 @@ func (h *Handshake) Request() *http.Request { return h.r }
 // preference.
 func (h *Handshake) Subprotocols() []string { return slices.Clone(h.hs.offered) }
 
-// AcceptOptions are the choices a raw handler makes when it accepts.
-type AcceptOptions struct {
-	// Subprotocol must be one the client offered, or "".
-	Subprotocol string
-	// Protocol holds the other settings of the connection (read limit,
-	// codec, compression, extra response headers), as for a handler that
-	// a Protocol wraps; its Subprotocols field is ignored.
-	Protocol Protocol
-}
-
-// Accept completes the handshake and returns the connection. It fails
-// when the handshake was already answered, when the subprotocol was not
-// offered, or when the origin check refuses the request (the client then
-// gets 403).
-func (h *Handshake) Accept(opts AcceptOptions) (*Conn, error) {
-	if h.hs.state != hsRouting {
+// Accept completes the handshake under p and returns the connection: p
+// chooses the subprotocol (the first of the client's list among
+// p.Subprotocols, none when p names none) and the connection's settings,
+// as for a handler that p wraps. Accept fails when the handshake was
+// already answered, and refuses it with 403 when the client offers none
+// of p's subprotocols or the origin check fails.
+func (h *Handshake) Accept(p Protocol) (*Conn, error) {
+	hs := h.hs
+	if hs.state != hsRouting {
 		return nil, errors.New("pistoke: handshake already answered")
 	}
-	if opts.Subprotocol != "" && !slices.Contains(h.hs.offered, opts.Subprotocol) {
-		return nil, fmt.Errorf("pistoke: subprotocol %q was not offered by the client", opts.Subprotocol)
+	sub, ok := negotiate(p.Subprotocols, hs.offered)
+	if !ok {
+		hs.refuse(h.w, h.r, http.StatusForbidden, HandshakeSubprotocol, slog.LevelInfo, "no compatible subprotocol",
+			slog.Any("offered", hs.offered), slog.Any("supported", p.Subprotocols))
+		return nil, &HandshakeError{Status: http.StatusForbidden, Reason: "no compatible subprotocol"}
 	}
-	p := opts.Protocol
-	c, err := h.hs.upgrade(h.w, h.r, opts.Subprotocol, &p)
+	c, err := hs.upgrade(h.w, h.r, sub, &p)
 	if err != nil {
 		return nil, &HandshakeError{Status: http.StatusForbidden, Reason: err.Error()}
 	}
@@ -105,38 +96,4 @@ func (f RawHandlerFunc) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		reportEarlyEnd(r, err)
 	}
-}
-
-// EventType tells the events of [Conn.NextEvent] apart.
-type EventType int
-
-// The events a raw handler sees after accepting.
-const (
-	EventMessage    EventType = iota + 1 // a data message arrived
-	EventDisconnect                      // the connection ended; no more events follow
-)
-
-// Event is a message or the end of the connection, for handlers that
-// prefer events to calls.
-type Event struct {
-	Type        EventType
-	MessageType MessageType // of a message
-	Data        []byte      // of a message; valid until the next NextEvent
-	Code        int         // close code of a disconnect
-	Reason      string      // close reason of a disconnect
-}
-
-// NextEvent waits for the next message or for the end of the connection.
-// After EventDisconnect it keeps returning EventDisconnect.
-func (c *Conn) NextEvent() Event {
-	typ, p, err := c.Receive()
-	if err == nil {
-		return Event{Type: EventMessage, MessageType: typ, Data: p}
-	}
-	ev := Event{Type: EventDisconnect, Code: CloseAbnormal}
-	var ce *CloseError
-	if errors.As(err, &ce) {
-		ev.Code, ev.Reason = ce.Code, ce.Reason
-	}
-	return ev
 }

@@ -9,21 +9,15 @@ type ViewHandler interface {
 	ServeWebsocket(ws *Conn) error
 }
 
-// ProtocolView is a ViewHandler that chooses its own protocol instead of
-// the default one.
-type ProtocolView interface {
-	ViewHandler
-	WebsocketProtocol() Protocol
-}
-
-// View returns a handler that sends handshakes to v.ServeWebsocket, under
-// v's protocol when v is a [ProtocolView], and every other request to
-// v.ServeHTTP. Register it for all methods of the route:
+// View returns a handler that sends handshakes to v.ServeWebsocket and
+// every other request to v.ServeHTTP. When v also has a method
+// WebsocketProtocol() Protocol, its sockets open under that protocol
+// instead of the default one. Register it for all methods of the route:
 //
 //	mux.Handle("/room/", pistoke.View(&roomView{}))
 func View(v ViewHandler) http.Handler {
 	var p Protocol
-	if pv, ok := v.(ProtocolView); ok {
+	if pv, ok := v.(interface{ WebsocketProtocol() Protocol }); ok {
 		p = pv.WebsocketProtocol()
 	}
 	ws := p.Wrap(HandlerFunc(v.ServeWebsocket))

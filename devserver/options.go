@@ -50,7 +50,7 @@ type Options struct {
 	Stdout io.Writer
 
 	// DrainTimeout bounds how long a stop waits for sockets to close
-	// after sending them 1001; 0 means pistoke.DefaultDrainTimeout.
+	// after sending them 1001; 0 means 5 seconds.
 	DrainTimeout time.Duration
 }
 

@@ -28,7 +28,7 @@
 // Every socket that joined a group receives each message published to it
 // afterwards, on any node, the publisher's own socket included. Messages
 // one publisher sends to one group arrive in the order it sent them.
-// Each message is encoded once (a [pistoke.PreparedMessage]) and written
+// Each message is encoded once and written
 // to each member from a bounded queue of its own, so that a publisher
 // never waits for a socket: a member that falls behind loses messages or
 // its connection, as [Options.Policy] says, and nobody else notices. A

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/internal/broadcast"
+	"github.com/pistoke/pistoke/internal/wire"
 )
 
 // DefaultQueueSize is how many messages a member's queue holds when
@@ -42,8 +44,7 @@ const (
 	// so that a client never silently misses a message: it reconnects
 	// and reloads its state instead. It is the same close as a Conn that
 	// drops a slow consumer, see pistoke.Options.SendQueue: code
-	// pistoke.ClosePolicyViolation, reason
-	// pistoke.CloseReasonSlowConsumer.
+	// pistoke.ClosePolicyViolation, reason "slow consumer".
 	Disconnect
 )
 
@@ -408,7 +409,7 @@ func (h *Hub) deliverMessage(g *group, typ pistoke.MessageType, p []byte) {
 	}
 	var data []byte
 	if len(g.members) > 0 {
-		pm, err := pistoke.NewPreparedMessage(typ, p)
+		pm, err := broadcast.Prepare(wire.Opcode(typ), p)
 		if err != nil {
 			h.log.Warn("groups: discarded an invalid message", slog.String("group", g.name), slog.Any("error", err))
 			return
@@ -436,7 +437,7 @@ var schedPool = sync.Pool{New: func() any { return new([][]*Membership) }}
 
 // fanOut queues pm for every member and hands those with nobody writing
 // for them to their writers.
-func (h *Hub) fanOut(members []*Membership, pm *pistoke.PreparedMessage) {
+func (h *Hub) fanOut(members []*Membership, pm *wire.PreparedMessage) {
 	sp := schedPool.Get().(*[][]*Membership)
 	sched := *sp
 	if len(sched) < len(h.writers) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/internal/broadcast"
+	"github.com/pistoke/pistoke/internal/wire"
 )
 
 // JoinOptions configures a membership.
@@ -59,7 +61,7 @@ type Membership struct {
 // MaxGroupsPerConn memberships.
 //
 // Messages are written to ws by goroutines of the hub, with
-// TrySendPreparedBatch and SendPreparedBatch, concurrently with the
+// non-blocking batched writes, concurrently with the
 // socket's handler.
 func (h *Hub) Join(ws *pistoke.Conn, group string, opts *JoinOptions) (*Membership, error) {
 	if ws == nil {
@@ -225,7 +227,7 @@ func (m *Membership) stop() {
 // queue is full. It reports whether m must be handed to its writer:
 // nobody is writing for it yet. It is called with the group's lock held
 // for reading, and never blocks.
-func (m *Membership) enqueue(pm *pistoke.PreparedMessage) bool {
+func (m *Membership) enqueue(pm *wire.PreparedMessage) bool {
 	h := m.hub
 	m.mu.Lock()
 	if m.stopped {
@@ -240,8 +242,7 @@ func (m *Membership) enqueue(pm *pistoke.PreparedMessage) bool {
 			m.mu.Unlock()
 			m.dropped.Add(lost)
 			h.dropped.Add(lost)
-			h.log.Warn("groups: slow member disconnected", m.attrs(slog.Int64("dropped", lost))...)
-			go m.ws.Close(pistoke.ClosePolicyViolation, pistoke.CloseReasonSlowConsumer)
+			go broadcast.DropSlow(m.ws, fmt.Sprintf("group %q: queue of %d messages full, %d dropped", m.g.name, h.size, lost))
 			return false
 		}
 		m.q.drop()
@@ -277,10 +278,10 @@ func (m *Membership) attrs(extra ...any) []any {
 // socket as long as it takes: it serves a member whose client reads
 // slowly, so that the hub's writers never wait. Once the queue is empty
 // the goroutine ends and m goes back to its writer.
-func (m *Membership) drain(first []*pistoke.PreparedMessage) {
+func (m *Membership) drain(first []*wire.PreparedMessage) {
 	batch := first
 	for {
-		if err := m.ws.SendPreparedBatch(batch); err != nil {
+		if err := broadcast.SendBatch(m.ws, batch); err != nil {
 			m.broken()
 			return
 		}
@@ -311,7 +312,7 @@ func (m *Membership) broken() {
 // hub's queue size and shrinks back when it empties, so that an idle
 // member holds at most a few pointers.
 type ring struct {
-	buf  []*pistoke.PreparedMessage
+	buf  []*wire.PreparedMessage
 	head int // index of the oldest message
 	n    int
 }
@@ -320,7 +321,7 @@ type ring struct {
 const ringKeep = 8
 
 // push appends pm; the caller has made sure n < size.
-func (r *ring) push(pm *pistoke.PreparedMessage, size int) {
+func (r *ring) push(pm *wire.PreparedMessage, size int) {
 	if r.n == len(r.buf) {
 		r.grow(min(max(4, 2*len(r.buf)), size))
 	}
@@ -329,14 +330,14 @@ func (r *ring) push(pm *pistoke.PreparedMessage, size int) {
 }
 
 func (r *ring) grow(c int) {
-	buf := make([]*pistoke.PreparedMessage, c)
+	buf := make([]*wire.PreparedMessage, c)
 	n := r.n
 	r.take(buf[:0]) // c >= n: fills buf in place
 	r.buf, r.head, r.n = buf, 0, n
 }
 
 // take appends the queued messages to dst, oldest first, and empties r.
-func (r *ring) take(dst []*pistoke.PreparedMessage) []*pistoke.PreparedMessage {
+func (r *ring) take(dst []*wire.PreparedMessage) []*wire.PreparedMessage {
 	n := r.n
 	for i := range n {
 		j := (r.head + i) % len(r.buf)

@@ -4,19 +4,20 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/internal/broadcast"
+	"github.com/pistoke/pistoke/internal/wire"
 )
 
 func TestRing(t *testing.T) {
-	msgs := make([]*pistoke.PreparedMessage, 20)
+	msgs := make([]*wire.PreparedMessage, 20)
 	for i := range msgs {
-		m, err := pistoke.NewPreparedMessage(pistoke.Text, []byte(strconv.Itoa(i)))
+		m, err := broadcast.Prepare(wire.OpText, []byte(strconv.Itoa(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		msgs[i] = m
 	}
-	names := func(ms []*pistoke.PreparedMessage) string {
+	names := func(ms []*wire.PreparedMessage) string {
 		s := ""
 		for _, m := range ms {
 			s += string(m.Payload()) + " "

@@ -6,12 +6,13 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/pistoke/pistoke"
+	"github.com/pistoke/pistoke/internal/broadcast"
+	"github.com/pistoke/pistoke/internal/wire"
 )
 
 // A writer is one of the hub's long-lived goroutines that write queued
 // messages to members' sockets. It tries each socket without waiting
-// (Conn.TrySendPreparedBatch) and hands a member whose socket would block
+// (a non-blocking batched write) and hands a member whose socket would block
 // to a goroutine of its own, so that a slow client never holds up the
 // others. Writing from a few goroutines, rather than starting one per
 // member and message, keeps a fan-out to thousands of sockets down to
@@ -90,7 +91,7 @@ func (w *writer) take(dst []*Membership) []*Membership {
 // member does not starve the rest.
 func (w *writer) run() {
 	var work []*Membership
-	var batch []*pistoke.PreparedMessage
+	var batch []*wire.PreparedMessage
 	for {
 		select {
 		case <-w.wake:
@@ -120,7 +121,7 @@ func (w *writer) run() {
 // otherwise a drainer goroutine takes over m. batch is scratch space,
 // returned for reuse; it never holds more than a queue, QueueSize
 // pointers.
-func (m *Membership) write(w *writer, batch []*pistoke.PreparedMessage) []*pistoke.PreparedMessage {
+func (m *Membership) write(w *writer, batch []*wire.PreparedMessage) []*wire.PreparedMessage {
 	m.mu.Lock()
 	if m.stopped || m.q.n == 0 {
 		m.busy = false
@@ -130,7 +131,7 @@ func (m *Membership) write(w *writer, batch []*pistoke.PreparedMessage) []*pisto
 	}
 	batch = m.q.take(batch[:0])
 	m.mu.Unlock()
-	err := m.ws.TrySendPreparedBatch(batch)
+	err := broadcast.TrySendBatch(m.ws, batch)
 	defer clear(batch)
 	switch {
 	case err == nil:
@@ -144,7 +145,7 @@ func (m *Membership) write(w *writer, batch []*pistoke.PreparedMessage) []*pisto
 		if again {
 			w.add(m)
 		}
-	case errors.Is(err, pistoke.ErrWouldBlock):
+	case errors.Is(err, broadcast.ErrWouldBlock):
 		go m.drain(slices.Clone(batch)) // m stays busy, now the drainer's
 	default:
 		m.broken()

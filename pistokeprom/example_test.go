@@ -26,7 +26,7 @@ func Example() {
 	m.Opened()
 	m.Received(pistoke.Text, 5)
 	m.Sent(pistoke.Text, 5)
-	m.Closed(pistoke.CloseInfo{Code: pistoke.CloseNormal, By: pistoke.ClosedByClient})
+	m.Closed(pistoke.CloseInfo{Code: pistoke.CloseNormal, By: "client"})
 
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()

@@ -234,7 +234,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 // the thousands of codes 3000-4999, so only the ones RFC 6455 defines keep
 // their number.
 func codeLabel(info pistoke.CloseInfo) string {
-	if (info.Code >= 1000 && info.Code <= 1015) || (info.By == pistoke.ClosedByServer && info.Code > 0 && info.Code < 5000) {
+	if (info.Code >= 1000 && info.Code <= 1015) || (info.By == "server" && info.Code > 0 && info.Code < 5000) {
 		return strconv.Itoa(info.Code)
 	}
 	return "other"
@@ -243,7 +243,7 @@ func codeLabel(info pistoke.CloseInfo) string {
 // byLabel keeps the "by" label to pistoke's three values.
 func byLabel(by string) string {
 	switch by {
-	case pistoke.ClosedByServer, pistoke.ClosedByClient, pistoke.ClosedByNetwork:
+	case "server", "client", "network":
 		return by
 	}
 	return "other"

@@ -46,7 +46,7 @@ func TestCountsAConversation(t *testing.T) {
 	m.Sent(pistoke.Binary, 1000)
 	m.Sent(pistoke.Binary, 24)
 	m.SendDropped()
-	m.Closed(pistoke.CloseInfo{Code: pistoke.CloseNormal, By: pistoke.ClosedByClient, Duration: 2 * time.Second})
+	m.Closed(pistoke.CloseInfo{Code: pistoke.CloseNormal, By: "client", Duration: 2 * time.Second})
 
 	for _, c := range []struct {
 		name string
@@ -80,20 +80,20 @@ func TestCloseCodeLabels(t *testing.T) {
 		by   string
 		want string // the code label
 	}{
-		{1000, pistoke.ClosedByClient, "1000"},
-		{1001, pistoke.ClosedByClient, "1001"},
-		{1006, pistoke.ClosedByNetwork, "1006"},
-		{1015, pistoke.ClosedByClient, "1015"},
-		{1016, pistoke.ClosedByClient, "other"},
-		{999, pistoke.ClosedByClient, "other"},
-		{3000, pistoke.ClosedByClient, "other"},
-		{4403, pistoke.ClosedByClient, "other"},
+		{1000, "client", "1000"},
+		{1001, "client", "1001"},
+		{1006, "network", "1006"},
+		{1015, "client", "1015"},
+		{1016, "client", "other"},
+		{999, "client", "other"},
+		{3000, "client", "other"},
+		{4403, "client", "other"},
 		// The server's own codes are the application's choices.
-		{4403, pistoke.ClosedByServer, "4403"},
-		{3001, pistoke.ClosedByServer, "3001"},
-		{1011, pistoke.ClosedByServer, "1011"},
-		{0, pistoke.ClosedByServer, "other"},
-		{70000, pistoke.ClosedByServer, "other"},
+		{4403, "server", "4403"},
+		{3001, "server", "3001"},
+		{1011, "server", "1011"},
+		{0, "server", "other"},
+		{70000, "server", "other"},
 	} {
 		m := pistokeprom.New(pistokeprom.Opts{})
 		m.Opened()
@@ -112,7 +112,7 @@ func TestClientCloseCodesDoNotCreateSeries(t *testing.T) {
 	m := pistokeprom.New(pistokeprom.Opts{})
 	for code := 4000; code < 5000; code++ {
 		m.Opened()
-		m.Closed(pistoke.CloseInfo{Code: code, By: pistoke.ClosedByClient})
+		m.Closed(pistoke.CloseInfo{Code: code, By: "client"})
 	}
 	if n := testutil.CollectAndCount(m, "pistoke_closes_total"); n != 1 {
 		t.Fatalf("1000 distinct client close codes made %d series; want 1", n)
@@ -148,7 +148,7 @@ func TestNamespaceAndConstLabels(t *testing.T) {
 		DurationBuckets: []float64{1, 10},
 	})
 	m.Opened()
-	m.Closed(pistoke.CloseInfo{Code: 1000, By: pistoke.ClosedByServer, Duration: 3 * time.Second})
+	m.Closed(pistoke.CloseInfo{Code: 1000, By: "server", Duration: 3 * time.Second})
 	want := exposition("chat", "connection_duration_seconds", `_bucket{endpoint="lobby",le="1"} 0`, `_bucket{endpoint="lobby",le="10"} 1`, `_bucket{endpoint="lobby",le="+Inf"} 1`, `_sum{endpoint="lobby"} 3`, `_count{endpoint="lobby"} 1`) +
 		exposition("chat", "closes_total", `{by="server",code="1000",endpoint="lobby"} 1`)
 	if err := testutil.CollectAndCompare(m, strings.NewReader(want),
@@ -164,7 +164,7 @@ func TestRegisterer(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m := pistokeprom.New(pistokeprom.Opts{Registerer: reg})
 	m.Opened()
-	m.Closed(pistoke.CloseInfo{Code: 1000, By: pistoke.ClosedByClient, Duration: time.Second})
+	m.Closed(pistoke.CloseInfo{Code: 1000, By: "client", Duration: time.Second})
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gathering from a pedantic registry: %v", err)
@@ -203,7 +203,7 @@ func TestNoRegistererRegistersNothing(t *testing.T) {
 func TestFollowsNamingConventions(t *testing.T) {
 	m := pistokeprom.New(pistokeprom.Opts{})
 	m.Opened()
-	m.Closed(pistoke.CloseInfo{Code: 1000, By: pistoke.ClosedByClient})
+	m.Closed(pistoke.CloseInfo{Code: 1000, By: "client"})
 	problems, err := testutil.CollectAndLint(m)
 	if err != nil {
 		t.Fatal(err)

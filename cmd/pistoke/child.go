@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pistoke/pistoke"
 	"github.com/pistoke/pistoke/devserver"
 )
 
@@ -25,7 +24,7 @@ const startTimeout = time.Minute
 func stopTimeout(o devserver.Options) time.Duration {
 	d := o.DrainTimeout
 	if d <= 0 {
-		d = pistoke.DefaultDrainTimeout
+		d = 5 * time.Second
 	}
 	return d + 5*time.Second
 }

@@ -88,7 +88,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.redis, "redis", "", "share rooms through the Redis server at this URL (redis://host:port)")
 	fs.StringVar(&cfg.nats, "nats", "", "share rooms through the NATS server at this URL (nats://host:port)")
 	allowed := fs.String("allowed-hosts", "", "comma-separated hosts whose pages may open sockets, besides the request's own")
-	fs.DurationVar(&cfg.drain, "drain", pistoke.DefaultDrainTimeout, "how long a drain on SIGTERM/SIGINT may take")
+	fs.DurationVar(&cfg.drain, "drain", 5*time.Second, "how long a drain on SIGTERM/SIGINT may take")
 	verbosity := fs.String("v", "info", "verbosity: 0-3 or critical, error, warning, info, debug, trace")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -137,7 +137,7 @@ func run(cfg config, logger *slog.Logger) error {
 		Logger:       logger,
 		AllowedHosts: cfg.allowed,
 		// The closing handshake of a drain must fit in the drain.
-		CloseTimeout: min(pistoke.DefaultCloseTimeout, cfg.drain/2),
+		CloseTimeout: min(5*time.Second, cfg.drain/2),
 	}
 	srv := &http.Server{
 		Handler:           newHandler(hub, opts, logger),

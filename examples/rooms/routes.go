@@ -81,7 +81,7 @@ func unavailable(err error) error {
 	if errors.Is(err, pistoke.ErrClosed) {
 		return err
 	}
-	return &pistoke.CloseError{Code: pistoke.CloseTryAgainLater, Reason: "rooms unavailable"}
+	return &pistoke.CloseError{Code: 1013, Reason: "rooms unavailable"}
 }
 
 // refused reports whether the hub refused a request of the client's

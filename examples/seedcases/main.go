@@ -71,10 +71,10 @@ func parseFlags(args []string) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("seedcases", flag.ContinueOnError)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8000", "address to listen on (host:port; port 0 picks a free one)")
-	fs.DurationVar(&cfg.drain, "drain", pistoke.DefaultDrainTimeout, "how long a drain on SIGTERM/SIGINT may take")
+	fs.DurationVar(&cfg.drain, "drain", 5*time.Second, "how long a drain on SIGTERM/SIGINT may take")
 	fs.BoolVar(&cfg.metrics, "metrics", false, "serve GET /metrics in Prometheus text format")
 	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most concurrent sockets; beyond it handshakes get 503 (0: no cap)")
-	fs.DurationVar(&cfg.ping, "ping", pistoke.DefaultPingInterval, "ping interval; a peer answering no ping within it is dropped")
+	fs.DurationVar(&cfg.ping, "ping", 30*time.Second, "ping interval; a peer answering no ping within it is dropped")
 	fs.BoolVar(&cfg.compress, "compress", false, "accept permessage-deflate on every route")
 	verbosity := fs.String("v", "info", "verbosity: 0-3 or critical, error, warning, info, debug, trace")
 	proxies := fs.String("trusted-proxies", "", "comma-separated IPs or CIDRs of proxies whose X-Forwarded-Proto is believed")

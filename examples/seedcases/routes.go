@@ -101,15 +101,15 @@ func echoIter(ws *pistoke.Conn) error {
 
 // raw accepts, echoes one message and closes with 1000.
 func raw(h *pistoke.Handshake) error {
-	ws, err := h.Accept(pistoke.AcceptOptions{})
+	ws, err := h.Accept(pistoke.Protocol{})
 	if err != nil {
 		return err
 	}
-	ev := ws.NextEvent()
-	if ev.Type == pistoke.EventDisconnect {
-		return nil
+	typ, msg, err := ws.Receive()
+	if err != nil {
+		return nil // the client left: the disconnect event
 	}
-	if err := ws.Send(ev.MessageType, ev.Data); err != nil {
+	if err := ws.Send(typ, msg); err != nil {
 		return err
 	}
 	return ws.Close(pistoke.CloseNormal, "")

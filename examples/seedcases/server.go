@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,7 +24,7 @@ func newServerHandler(cfg config, logger *slog.Logger) (http.Handler, error) {
 		PongTimeout:    cfg.ping,
 		MaxConns:       cfg.maxConns,
 		// The closing handshake of a drain must fit in the drain.
-		CloseTimeout: min(pistoke.DefaultCloseTimeout, cfg.drain/2),
+		CloseTimeout: min(5*time.Second, cfg.drain/2),
 	}
 	if cfg.compress {
 		opts.Compression = &pistoke.Compression{}
