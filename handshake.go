@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"reflect"
@@ -93,13 +94,22 @@ func handshakeFrom(ctx context.Context) *handshake {
 func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	hs := &handshake{srv: s, base: w, method: r.Method, path: r.URL.Path, released: make(chan struct{})}
 	if err := s.verify(r); err != nil {
-		hs.refuseBad(w, r, err)
+		status, reason := http.StatusBadRequest, err.Error()
+		var he *wire.HandshakeError
+		if errors.As(err, &he) {
+			status, reason = he.Status, he.Reason
+			maps.Copy(w.Header(), he.Header)
+		}
+		w.Header().Set("Connection", "close")
+		hs.refuse(w, r, status, HandshakeBadRequest, slog.LevelInfo, reason)
+		hs.report()
 		return
 	}
 	hs.key = r.Header.Get("Sec-WebSocket-Key")
 	hs.offered = wire.Subprotocols(r.Header)
 	hs.tracker = trackerFor(r)
-	if !s.admit(w, r, hs) {
+	if !hs.admit(w, r) {
+		hs.report()
 		return
 	}
 
@@ -154,6 +164,37 @@ func (s *server) verify(r *http.Request) error {
 	return nil
 }
 
+// admit decides whether a handshake may go on: not while the server
+// drains, not beyond MaxConns. On refusal it has answered 503.
+func (hs *handshake) admit(w http.ResponseWriter, r *http.Request) bool {
+	s := hs.srv
+	if s.maxConns > 0 {
+		if s.open.Add(1) > s.maxConns {
+			s.open.Add(-1)
+			hs.refuse503(w, r, HandshakeOverloaded, "too many open connections")
+			return false
+		}
+		hs.slot = true
+	}
+	if t := hs.tracker; t != nil {
+		if !t.begin() {
+			hs.releaseSlot()
+			hs.refuse503(w, r, HandshakeDraining, "the server is shutting down")
+			return false
+		}
+		hs.tracked = true
+	}
+	return true
+}
+
+// refuse503 asks the client to come back later, which a proxy in front
+// can do at once on another node.
+func (hs *handshake) refuse503(w http.ResponseWriter, r *http.Request, outcome HandshakeOutcome, reason string) {
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Connection", "close")
+	hs.refuse(w, r, http.StatusServiceUnavailable, outcome, slog.LevelWarn, reason)
+}
+
 // headerBytes approximates the size of r's request line and headers as
 // they came on the wire, which is what a socket keeps for its life.
 func headerBytes(r *http.Request) int {
@@ -187,7 +228,7 @@ func (hs *handshake) runTree(next http.Handler, r *http.Request, returned chan s
 	if hs.state == hsRouting {
 		hs.refuse(hs.hw, r, http.StatusForbidden, HandshakeRejected, slog.LevelInfo, "no handler answered it")
 	}
-	hs.report(r)
+	hs.report()
 }
 
 // treePanicked deals with a panic that escaped the tree. Before the
@@ -426,24 +467,8 @@ func (hs *handshake) logRefusal(ctx context.Context, level slog.Level, status in
 	log.LogAttrs(ctx, level, "pistoke: handshake refused", attrs...)
 }
 
-// refuseBad answers a request that is not a handshake pistoke can serve.
-func (hs *handshake) refuseBad(w http.ResponseWriter, r *http.Request, err error) {
-	status, reason := http.StatusBadRequest, err.Error()
-	var he *wire.HandshakeError
-	if errors.As(err, &he) {
-		status, reason = he.Status, he.Reason
-		for k, v := range he.Header {
-			w.Header()[k] = v
-		}
-	}
-	hs.srv.countHandshake(HandshakeBadRequest)
-	hs.logRefusal(r.Context(), slog.LevelInfo, status, HandshakeBadRequest, reason)
-	w.Header().Set("Connection", "close")
-	http.Error(w, "Bad WebSocket handshake: "+reason, status)
-}
-
 // report counts a handshake that did not open a socket, once.
-func (hs *handshake) report(r *http.Request) {
+func (hs *handshake) report() {
 	if hs.state == hsOpen || hs.state == hsHijacked || hs.reported {
 		return
 	}

@@ -176,38 +176,6 @@ func (s *server) countHandshake(outcome HandshakeOutcome) {
 	}
 }
 
-// admit decides whether a handshake may go on: not while the server
-// drains, not beyond MaxConns. On refusal it has answered 503.
-func (s *server) admit(w http.ResponseWriter, r *http.Request, hs *handshake) bool {
-	if s.maxConns > 0 {
-		if s.open.Add(1) > s.maxConns {
-			s.open.Add(-1)
-			s.refuse503(w, r, HandshakeOverloaded, "too many open connections")
-			return false
-		}
-		hs.slot = true
-	}
-	if t := hs.tracker; t != nil {
-		if !t.begin() {
-			hs.releaseSlot()
-			s.refuse503(w, r, HandshakeDraining, "the server is shutting down")
-			return false
-		}
-		hs.tracked = true
-	}
-	return true
-}
-
-func (s *server) refuse503(w http.ResponseWriter, r *http.Request, outcome HandshakeOutcome, reason string) {
-	s.countHandshake(outcome)
-	s.log().LogAttrs(r.Context(), slog.LevelWarn, "pistoke: handshake refused",
-		slog.String("path", r.URL.Path), slog.Int("status", http.StatusServiceUnavailable),
-		slog.String("reason", reason), slog.String("outcome", string(outcome)))
-	w.Header().Set("Retry-After", "1")
-	w.Header().Set("Connection", "close")
-	http.Error(w, "Service Unavailable: "+reason, http.StatusServiceUnavailable)
-}
-
 // Draining reports whether the server that received the request behind
 // ctx has begun to drain (see [Drain]). A socket handler, whose context
 // is cancelled when the drain closes its connection, uses it to tell a
