@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -165,39 +164,55 @@ func Example() {
 	// <nil>
 }
 
-// room is the simplest group: the sockets in it, each sent what any of
-// them says.
+// room is a group served by a goroutine of its own, as a hub is: joins,
+// leaves and messages reach it through a channel.
 type room struct {
-	mu      sync.Mutex
-	members map[*pistoke.Conn]bool
+	ops chan func(map[*pistoke.Conn]bool)
 }
 
-func (rm *room) broadcast(from *pistoke.Conn, msg []byte) {
-	rm.mu.Lock()
-	defer rm.mu.Unlock()
-	for ws := range rm.members {
-		if ws != from {
-			ws.SendText(string(msg))
+func newRoom(t *testing.T) *room {
+	rm := &room{ops: make(chan func(map[*pistoke.Conn]bool))}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		members := map[*pistoke.Conn]bool{}
+		for {
+			select {
+			case op := <-rm.ops:
+				op(members)
+			case <-done:
+				return
+			}
 		}
-	}
+	}()
+	return rm
 }
 
-// Set-up a handler does before it first uses its connection (joining a
-// room) is done by the time the client's Dial returns, so the natural
-// two-client test needs no polling.
+// do runs op in the room's goroutine and waits for it.
+func (rm *room) do(op func(map[*pistoke.Conn]bool)) {
+	done := make(chan struct{})
+	rm.ops <- func(m map[*pistoke.Conn]bool) { op(m); close(done) }
+	<-done
+}
+
 func TestDialReturnsAfterTheHandlerSetUp(t *testing.T) {
-	rm := &room{members: map[*pistoke.Conn]bool{}}
+	rm := newRoom(t)
 	c := clientFor(t, "WEBSOCKET /room/", pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
-		rm.mu.Lock()
-		rm.members[ws] = true
-		rm.mu.Unlock()
-		defer func() {
-			rm.mu.Lock()
-			delete(rm.members, ws)
-			rm.mu.Unlock()
-		}()
+		// Set-up that takes a while, as loading a room's history would.
+		for range 50 {
+			rm.do(func(map[*pistoke.Conn]bool) {})
+		}
+		rm.do(func(m map[*pistoke.Conn]bool) { m[ws] = true })
+		defer rm.do(func(m map[*pistoke.Conn]bool) { delete(m, ws) })
 		for _, msg := range ws.Messages() {
-			rm.broadcast(ws, msg)
+			text := string(msg)
+			rm.do(func(m map[*pistoke.Conn]bool) {
+				for member := range m {
+					if member != ws {
+						member.SendText(text)
+					}
+				}
+			})
 		}
 		return ws.Err()
 	}))
