@@ -141,6 +141,19 @@ type server struct {
 
 	warned405 sync.Map // paths whose 405 answer to a handshake was logged
 	n405      atomic.Int32
+	warnedOut atomic.Bool // "not the server's handler" was logged
+}
+
+// noteNotOutermost logs, once, that Handler serves a handshake from
+// inside other handlers.
+func (s *server) noteNotOutermost(r *http.Request) {
+	if s.warnedOut.Swap(true) {
+		return
+	}
+	s.log().LogAttrs(r.Context(), slog.LevelInfo, "pistoke: Handler is not the server's handler",
+		slog.String("path", r.URL.Path),
+		slog.String("hint", "handlers outside pistoke.Handler make each socket keep net/http's connection goroutine for its life; "+
+			"wrap your middleware and router with pistoke.Handler and make it the http.Server's Handler"))
 }
 
 // warnOnce405 reports whether a 405 answer to a handshake for path is to
@@ -241,19 +254,34 @@ func serverFrom(ctx context.Context) *server {
 // and nothing they pool per request (chi's routing context, say) is
 // reused meanwhile. The tree runs on a goroutine of its own, so that
 // net/http's connection goroutine returns once the connection is taken
-// over. Make Handler the outermost handler, wrapping your middleware:
-// middleware outside it that wraps the ResponseWriter keeps net/http's
-// goroutine, and its memory, for the socket's life, and middleware
-// outside it that does not returns as soon as the socket opens.
+// over, when Handler is the http.Server's own Handler. Make it so,
+// wrapping your middleware and router with it: when anything lies outside
+// Handler, net/http's goroutine stays until the socket closes, so that
+// what is outside stays correct too, at a cost of a few KiB per socket
+// (logged once, at info).
 func Handler(next http.Handler, opts Options) http.Handler {
-	s := newServer(opts)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !wire.IsUpgrade(r) {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), serverKey{}, s)))
-			return
-		}
-		s.serveHandshake(w, r, next)
-	})
+	return &handler{s: newServer(opts), next: next}
+}
+
+type handler struct {
+	s    *server
+	next http.Handler
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !wire.IsUpgrade(r) {
+		h.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), serverKey{}, h.s)))
+		return
+	}
+	// Only when nothing lies between net/http and this handler can
+	// net/http's goroutine go at the upgrade: whatever is outside would
+	// return, and clean up, while the socket lives.
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	outermost := srv != nil && srv.Handler == http.Handler(h)
+	if !outermost {
+		h.s.noteNotOutermost(r)
+	}
+	h.s.serveHandshake(w, r, h.next, outermost)
 }
 
 // IsWebsocket reports whether r is a WebSocket handshake, whether or not

@@ -43,7 +43,7 @@ func (f HandlerFunc) serve(w http.ResponseWriter, r *http.Request) {
 // Required.
 func serveOutside(w http.ResponseWriter, r *http.Request, serve http.Handler) {
 	if wire.IsUpgrade(r) {
-		defaultServer.serveHandshake(w, r, serve)
+		defaultServer.serveHandshake(w, r, serve, false)
 		return
 	}
 	w.Header().Set("Upgrade", "websocket")

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"reflect"
 	"runtime"
 	"slices"
 	"sync"
@@ -91,7 +90,9 @@ func handshakeFrom(ctx context.Context) *handshake {
 }
 
 // serveHandshake serves one WebSocket handshake with next as the tree.
-func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next http.Handler) {
+// When outermost is false, handlers outside wait for this one to return,
+// which is then when the socket ends.
+func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next http.Handler, outermost bool) {
 	hs := &handshake{srv: s, base: w, method: r.Method, path: r.URL.Path, released: make(chan struct{})}
 	if err := s.verify(r); err != nil {
 		status, reason := http.StatusBadRequest, err.Error()
@@ -122,12 +123,9 @@ func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next htt
 	tr.Method = MethodWebsocket
 	hs.hw = &handshakeWriter{ResponseWriter: w, hs: hs}
 
-	// Middleware outside Handler returns when this function does. When
-	// some wraps the writer, it is there and would finish its work while
-	// the socket lives: keep this goroutine until the tree ends instead.
 	wait := hs.released
-	if !isServerWriter(w) {
-		wait = nil
+	if !outermost {
+		wait = nil // until the tree returns
 	}
 	returned := make(chan struct{})
 	go hs.runTree(next, tr, returned)
@@ -205,12 +203,6 @@ func headerBytes(r *http.Request) int {
 		}
 	}
 	return n
-}
-
-// isServerWriter reports whether w is net/http's own ResponseWriter,
-// with no middleware between it and Handler.
-func isServerWriter(w http.ResponseWriter) bool {
-	return reflect.TypeOf(w).String() == "*http.response"
 }
 
 // runTree sends the handshake through the tree, on a goroutine of its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -43,7 +44,18 @@ func roomRouters(gate <-chan struct{}, got chan<- string) map[string]http.Handle
 	cr.Method(pistoke.MethodWebsocket, "/room/{room}", socket(chiParam))
 	cr.Get("/room/{room}", page(chiParam))
 
-	return map[string]http.Handler{"ServeMux": mux, "chi": cr}
+	// chi outside Handler, as when pistoke serves one part of a site.
+	outer := chi.NewRouter()
+	inner := pistoke.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == pistoke.MethodWebsocket {
+			socket(chiParam).ServeHTTP(w, r)
+			return
+		}
+		page(chiParam).ServeHTTP(w, r)
+	}), pistoke.Options{Logger: slog.New(slog.DiscardHandler)})
+	outer.Handle("/room/{room}", inner)
+
+	return map[string]http.Handler{"ServeMux": mux, "chi": cr, "chi outside Handler": outer}
 }
 
 // A router's per-request state (chi pools its routing context) must stay
@@ -55,7 +67,11 @@ func TestHandlersKeepTheirRouteParams(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			gate := make(chan struct{})
 			got := make(chan string, sockets)
-			base := serve(t, pistoke.Handler(roomRouters(gate, got)[name], pistoke.Options{Logger: quietLogger()}))
+			h := roomRouters(gate, got)[name]
+			if name != "chi outside Handler" {
+				h = pistoke.Handler(h, pistoke.Options{Logger: quietLogger()})
+			}
+			base := serve(t, h)
 
 			var wg sync.WaitGroup
 			conns := make([]*pistoke.Conn, sockets)
