@@ -386,7 +386,11 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 	c.unsent.Store(true)
 	c.cancelTree = hs.cancel
 	c.opened(hs, r, deflate != nil)
+	// The tree's frames hold the handshake writer for the socket's life;
+	// net/http's response and connection state behind it must not stay
+	// with them.
 	hs.base = nil
+	hs.hw.ResponseWriter = nil
 	hs.release()
 	return c, nil
 }
@@ -580,9 +584,21 @@ func (w *handshakeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (w *handshakeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Header returns the response's header, or a throwaway one once the
+// connection has been taken over.
+func (w *handshakeWriter) Header() http.Header {
+	if w.ResponseWriter == nil {
+		return http.Header{}
+	}
+	return w.ResponseWriter.Header()
+}
+
 // SetWriteDeadline and SetReadDeadline keep http.ResponseController
 // working for middleware that sets deadlines before answering.
 func (w *handshakeWriter) SetWriteDeadline(t time.Time) error {
+	if w.ResponseWriter == nil {
+		return http.ErrHijacked
+	}
 	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
 }
 
