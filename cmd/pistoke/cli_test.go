@@ -112,6 +112,11 @@ func edit(t *testing.T, name, old, new string) {
 	writeTestFile(t, name, strings.Replace(string(data), old, new, 1))
 }
 
+// cliEnv is added to the environment of the pistoke commands the tests
+// run: the go command they start resolves modules from the local cache
+// only and ignores any workspace around the temporary modules.
+var cliEnv = []string{"GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off", "NO_COLOR=1"}
+
 // cli is a running pistoke command.
 type cli struct {
 	proc   *proctest.Process
@@ -125,7 +130,7 @@ func startCLI(t *testing.T, dir string, args ...string) *cli {
 	t.Helper()
 	cmd := proctest.Command(buildCLI(t), args...)
 	cmd.Dir = dir
-	cmd.Env = append(cmd.Environ(), "GOFLAGS=-mod=mod", "NO_COLOR=1")
+	cmd.Env = append(cmd.Environ(), cliEnv...)
 	p := proctest.Start(t, cmd, &proctest.Options{Signal: syscall.SIGINT, StopTimeout: time.Minute, CheckRaces: true})
 	line := p.FirstLine(t, 3*time.Minute)
 	url, ok := strings.CutPrefix(line, devserver.ListeningPrefix)
