@@ -137,30 +137,58 @@ func TestMetricsFlag(t *testing.T) {
 	if st := handshakeStatus(t, s, "/nowhere/"); st != http.StatusNotFound {
 		t.Fatalf("unknown path: %d", st)
 	}
-	text := scrape(t, s)
-	for _, want := range []string{
+	// The server counts a message it sent once the write has returned,
+	// and a refused handshake once it has answered: after the client has
+	// seen them. Wait for the counters, as a scraper would see them.
+	waitMetrics(t, s,
 		"pistoke_connections_open 1",
 		`pistoke_handshakes_total{outcome="accepted"} 1`,
 		`pistoke_handshakes_total{outcome="rejected"} 1`,
 		`pistoke_messages_received_total{type="text"} 1`,
 		`pistoke_messages_sent_total{type="text"} 1`,
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
+	)
 	ws.Close(4321, "done")
-	// The server counts the close after the closing handshake; poll for
-	// it, as a scraper would.
-	want := `pistoke_closes_total{by="client",code="other"} 1`
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(text, want) || !strings.Contains(text, "pistoke_connections_open 0") {
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics never showed %q and no open connection:\n%s", want, text)
+	// And the close after the closing handshake.
+	waitMetrics(t, s,
+		`pistoke_closes_total{by="client",code="other"} 1`,
+		"pistoke_connections_open 0",
+		`pistoke_messages_sent_total{type="text"} 1`,
+	)
+}
+
+// waitMetrics scrapes /metrics until it holds every line of want, and
+// fails the test if it does not within a minute.
+func waitMetrics(t *testing.T, s *server, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		text := scrape(t, s)
+		var missing []string
+		for _, w := range want {
+			if !hasLine(text, w) {
+				missing = append(missing, w)
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
-		text = scrape(t, s)
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %q:\n%s", missing, text)
+		}
+		<-tick.C
 	}
+}
+
+// hasLine reports whether text holds line as a whole line.
+func hasLine(text, line string) bool {
+	for l := range strings.Lines(text) {
+		if strings.TrimRight(l, "\n") == line {
+			return true
+		}
+	}
+	return false
 }
 
 // scrape fetches /metrics and checks it is in the Prometheus text format.
