@@ -92,9 +92,13 @@ func TestSIGTERMDrains(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Code != pistoke.CloseGoingAway {
 			t.Fatalf("client %d saw %v, want 1001", i, err)
 		}
-	}
-	if st := handshakeStatus(t, s, "/echo/"); st != http.StatusServiceUnavailable {
-		t.Errorf("handshake during the drain: %d, want 503", st)
+		if i == 0 {
+			// The drain has begun, and lasts until the stubborn socket's
+			// closing handshake times out: knock now.
+			if st := handshakeStatus(t, s, "/echo/"); st != http.StatusServiceUnavailable {
+				t.Errorf("handshake during the drain: %d, want 503", st)
+			}
+		}
 	}
 	if err := s.Wait(t, 15*time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
@@ -115,19 +119,42 @@ func TestMaxConnsFlag(t *testing.T) {
 }
 
 func TestPingFlagDropsDeadPeer(t *testing.T) {
-	s := startServer(t, "-ping", "100ms")
+	// A live client must answer each ping within the interval: keep it
+	// wide enough for a loaded machine.
+	s := startServer(t, "-ping", "1s")
+
+	// A live client reads, and so answers pings, while the dead peer
+	// below is found out: it is still there afterwards.
+	live := dialServer(t, s, "/echo/")
+	echoed := make(chan string, 1)
+	go func() {
+		_, p, err := live.Receive()
+		if err != nil {
+			echoed <- err.Error()
+			return
+		}
+		echoed <- string(p)
+	}()
+
 	nc := rawSocket(t, s, "/echo/")
-	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	nc.SetReadDeadline(time.Now().Add(time.Minute))
 	_, err := io.Copy(io.Discard, nc) // pings, then the end of the stream
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatal("the server kept a peer that answers no ping")
 	}
-	// A live client answering pings stays: it is still there after
-	// several intervals' worth of pings (counted by the server's metrics
-	// in TestMetricsFlag; here the echo proves it).
-	ws := dialServer(t, s, "/echo/")
-	echoOnce(t, ws, "alive")
+
+	if err := live.SendText("alive"); err != nil {
+		t.Fatalf("the live client after the dead peer was dropped: %v", err)
+	}
+	select {
+	case got := <-echoed:
+		if got != "alive" {
+			t.Errorf("the live client after the dead peer was dropped: %s; want the echo", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the live client received nothing")
+	}
 }
 
 func TestMetricsFlag(t *testing.T) {
