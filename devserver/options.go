@@ -42,7 +42,9 @@ type Options struct {
 	// Color says when log lines are coloured.
 	Color ColorMode
 	// Logger, when set, receives the server's events instead of a
-	// [LogHandler] on standard error built from Level and Color.
+	// [LogHandler] on standard error built from Level and Color; while
+	// Serve runs, so do the records logged to slog's default logger,
+	// pistoke's events among them (see [Serve]).
 	Logger *slog.Logger
 
 	// Stdout receives the line announcing the server's address once it

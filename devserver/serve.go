@@ -49,6 +49,19 @@ func (e *ListenError) Unwrap() error { return e.Err }
 // reaching handler, which should be wrapped by [pistoke.Handler] for its
 // WebSocket routes to work.
 //
+// Serve logs to opts.Logger, or to a [LogHandler] on standard error. So
+// that pistoke's own events (sockets opened and closed, refused
+// handshakes, failing handlers) appear there too, in the same format and
+// once, Serve makes slog's default logger route records to its log while
+// it runs: the events of a [pistoke.Handler] whose Options.Logger is nil,
+// which go to slog.Default(), about requests this server serves; and
+// anything else logged through slog's default logger or the standard log
+// package (to the log of the Serve started last, when several run at
+// once). When Serve returns, slog's previous default logger and the log
+// package's output and flags are restored, unless something else has
+// replaced the default meanwhile. A handler given its own
+// Options.Logger keeps logging there.
+//
 // Serve prints one line starting with [ListeningPrefix] to opts.Stdout
 // once it listens. Errors before that are a [*ListenError], a
 // [*TLSFileError] or an error about the static directory; Serve returns
@@ -107,6 +120,9 @@ func Serve(ctx context.Context, handler http.Handler, opts Options) error {
 	if err != nil {
 		return &ListenError{Addr: addr, Err: err}
 	}
+	// pistoke's events go to the logger of the handler that logs them,
+	// by default slog's: make it this server's while it runs.
+	defer routeDefault(srv, logger.Handler())()
 	if _, err := fmt.Fprintf(stdout, "%s%s://%s\n", ListeningPrefix, scheme, ln.Addr()); err != nil {
 		ln.Close()
 		return err

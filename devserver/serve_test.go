@@ -32,9 +32,16 @@ type served struct {
 // returns once the listening line is out.
 func startServe(t *testing.T, opts Options) *served {
 	t.Helper()
+	return startServeApp(t, opts, testApp)
+}
+
+// startServeApp is startServe with the application app builds, given
+// the dev server's logger.
+func startServeApp(t *testing.T, opts Options, app func(*slog.Logger) http.Handler) *served {
+	t.Helper()
 	logs := new(proctest.Buffer)
 	opts.Logger = slog.New(NewLogHandler(logs, &LogOptions{Level: slog.LevelDebug, Color: ColorNever, OmitTime: true}))
-	h := testApp(opts.Logger)
+	h := app(opts.Logger)
 	stdout := new(proctest.Buffer)
 	opts.Stdout = stdout
 	if opts.Addr == "" {
@@ -132,6 +139,7 @@ func TestServe(t *testing.T) {
 
 	// Stopping closes the socket with 1001; the client answers the close
 	// frame as it reads it, which lets the drain finish.
+	closed := s.log.LineContaining("socket closed /echo")
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop() }()
 	_, _, err = ws.Receive()
@@ -142,6 +150,8 @@ func TestServe(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != pistoke.CloseGoingAway {
 		t.Errorf("after stop the socket ended with %v; want close 1001", err)
 	}
+	// pistoke may log the socket's end after the drain has seen it go.
+	waitLine(t, s, closed)
 
 	logs := s.log.String()
 	for _, want := range []string{
@@ -153,6 +163,18 @@ func TestServe(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %q:\n%s", want, logs)
 		}
+	}
+}
+
+// waitLine waits for a line of the dev server's log that line receives.
+func waitLine(t *testing.T, s *served, line <-chan string) string {
+	t.Helper()
+	select {
+	case l := <-line:
+		return l
+	case <-time.After(time.Minute):
+		t.Fatalf("the log lacks an expected line:\n%s", s.log)
+		return ""
 	}
 }
 

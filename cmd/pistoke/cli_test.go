@@ -99,7 +99,8 @@ func writeTestFile(t *testing.T, name, data string) {
 	}
 }
 
-// edit replaces old with new in the file, which must contain it once.
+// edit replaces old with new in the file, which must contain it once,
+// as replaceFile does.
 func edit(t *testing.T, name, old, new string) {
 	t.Helper()
 	data, err := os.ReadFile(name)
@@ -109,8 +110,28 @@ func edit(t *testing.T, name, old, new string) {
 	if n := strings.Count(string(data), old); n != 1 {
 		t.Fatalf("%s holds %q %d times; want once", name, old, n)
 	}
-	writeTestFile(t, name, strings.Replace(string(data), old, new, 1))
+	replaceFile(t, name, strings.Replace(string(data), old, new, 1))
 }
+
+// replaceFile gives the file named name the contents data in one step,
+// by renaming a temporary file over it, as many editors save. Writing
+// the file in place would show a watcher an empty file first, and a
+// build started in between (the machine may pause the test for longer
+// than the watcher's quiet period) would report errors that are not in
+// the edit.
+func replaceFile(t *testing.T, name, data string) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+".tmp") // ignored by the watcher
+	writeTestFile(t, tmp, data)
+	if err := os.Rename(tmp, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cliEnv is added to the environment of the pistoke commands the tests
+// run: the go command they start resolves modules from the local cache
+// only and ignores any workspace around the temporary modules.
+var cliEnv = []string{"GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off", "NO_COLOR=1"}
 
 // cli is a running pistoke command.
 type cli struct {
@@ -125,7 +146,7 @@ func startCLI(t *testing.T, dir string, args ...string) *cli {
 	t.Helper()
 	cmd := proctest.Command(buildCLI(t), args...)
 	cmd.Dir = dir
-	cmd.Env = append(cmd.Environ(), "GOFLAGS=-mod=mod", "NO_COLOR=1")
+	cmd.Env = append(cmd.Environ(), cliEnv...)
 	p := proctest.Start(t, cmd, &proctest.Options{Signal: syscall.SIGINT, StopTimeout: time.Minute, CheckRaces: true})
 	line := p.FirstLine(t, 3*time.Minute)
 	url, ok := strings.CutPrefix(line, devserver.ListeningPrefix)

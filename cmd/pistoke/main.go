@@ -17,6 +17,18 @@
 //
 //	pistoke run -reload -static static .
 //
+// The go command runs in the current directory, so that the package is
+// one of the module pistoke is started from, built as "go build" typed
+// there would build it; when it cannot be found or built, pistoke prints
+// what the go command said. In a module that requires pistoke, the
+// command can come from that module (Go 1.24 or later):
+//
+//	go get -tool github.com/pistoke/pistoke/cmd/pistoke
+//	go tool pistoke run -reload ./cmd/app
+//
+// or, without recording it, go run github.com/pistoke/pistoke/cmd/pistoke
+// run ./cmd/app.
+//
 // "pistoke cert" writes a self-signed certificate and key for localhost
 // (cert.pem and key.pem) for -tls-cert and -tls-key.
 //

@@ -29,6 +29,7 @@ import (
 // to reload.
 type reloader struct {
 	opts   devserver.Options
+	dir    string // where the go command runs: the user's directory
 	pkg    string
 	args   []string
 	work   string
@@ -64,9 +65,9 @@ func runReload(ctx context.Context, r *reloader) int {
 		return 1
 	}
 	defer ln.Close() // in case of an early return; Run closes it otherwise
-	dir, root, err := listPackage(ctx, r.pkg)
+	dir, root, err := listPackage(ctx, r.dir, r.pkg)
 	if err != nil {
-		r.logger.Log(context.Background(), devserver.LevelCritical, err.Error())
+		reportGoError(r.logger, devserver.LevelCritical, r.stderr, "cannot find package "+r.pkg, err)
 		return 1
 	}
 	w, err := newWatcher(root, r.opts.StaticDir, r.logger)
@@ -286,7 +287,7 @@ func (r *reloader) loop(ctx context.Context, w *watcher) {
 		ch := built
 		r.setState(func() { r.starting = r.backend == nil })
 		go func() {
-			out, err := build(bctx, r.pkg, bin)
+			out, err := build(bctx, r.dir, r.pkg, bin)
 			ch <- result{bin, out, err}
 		}()
 	}
@@ -323,7 +324,7 @@ func (r *reloader) loop(ctx context.Context, w *watcher) {
 				continue
 			}
 			if res.err != nil {
-				r.buildFailed(res.out)
+				r.buildFailed(res.out, res.err)
 				continue
 			}
 			r.restart(ctx, res.bin, since, exits)
@@ -382,8 +383,12 @@ func (r *reloader) restart(ctx context.Context, bin string, since time.Time, exi
 }
 
 // buildFailed shows the compiler's output, keeping the old program.
-func (r *reloader) buildFailed(out string) {
-	r.logger.Error("build failed; the previous build keeps serving", "output", out)
+func (r *reloader) buildFailed(out string, err error) {
+	r.logger.Error("build failed; the previous build keeps serving", "package", r.pkg)
+	writeGoOutput(r.stderr, out, err)
+	if out == "" {
+		out = err.Error()
+	}
 	r.setState(func() {
 		r.problem = "Build failed:\n\n" + out
 		r.starting = false

@@ -226,7 +226,7 @@ func TestReloadProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeTestFile(t, appJS, string(js)+"// edited\n")
+	replaceFile(t, appJS, string(js)+"// edited\n")
 	if m := next(); m.Type != "reload" {
 		t.Errorf("after a script change: %+v; want reload", m)
 	}

@@ -78,6 +78,12 @@ errors in the browser and reloads the pages it served; a change in the
 		o.Color = devserver.ColorNever
 	}
 
+	// The go command runs here, in the user's module, not in pistoke's.
+	dir, err := os.Getwd()
+	if err != nil {
+		logger.Log(context.Background(), devserver.LevelCritical, err.Error())
+		return 1
+	}
 	work, err := os.MkdirTemp("", "pistoke-run-")
 	if err != nil {
 		logger.Log(context.Background(), devserver.LevelCritical, err.Error())
@@ -89,22 +95,23 @@ errors in the browser and reloads the pages it served; a change in the
 	defer stop()
 	if *reload {
 		return runReload(ctx, &reloader{
-			opts: o, pkg: pkg, args: appArgs, work: work,
+			opts: o, dir: dir, pkg: pkg, args: appArgs, work: work,
 			logger: logger, stdout: stdout, stderr: stderr,
 		})
 	}
-	return runOnce(ctx, o, pkg, appArgs, work, logger, stdout, stderr)
+	return runOnce(ctx, o, dir, pkg, appArgs, work, logger, stdout, stderr)
 }
 
-// runOnce builds pkg and runs it until it exits or ctx is done, when it
-// stops it gracefully.
-func runOnce(ctx context.Context, o devserver.Options, pkg string, args []string, work string, logger *slog.Logger, stdout, stderr io.Writer) int {
+// runOnce builds pkg with the go command run in dir and runs it until it
+// exits or ctx is done, when it stops it gracefully.
+func runOnce(ctx context.Context, o devserver.Options, dir, pkg string, args []string, work string, logger *slog.Logger, stdout, stderr io.Writer) int {
 	bin := filepath.Join(work, "app"+exeSuffix)
-	if out, err := build(ctx, pkg, bin); err != nil {
+	if out, err := build(ctx, dir, pkg, bin); err != nil {
 		if ctx.Err() != nil {
 			return 0
 		}
-		logger.Error("build failed", "package", pkg, "output", out)
+		logger.Error("build failed", "package", pkg)
+		writeGoOutput(stderr, out, err)
 		return 1
 	}
 	cmd := exec.Command(bin, args...)

@@ -58,6 +58,8 @@ const (
 // debounced batches of changes.
 type watcher struct {
 	fsw     *fsnotify.Watcher
+	events  <-chan fsnotify.Event // fsw's, or a test's
+	errors  <-chan error
 	root    string
 	static  string
 	logger  *slog.Logger
@@ -75,6 +77,8 @@ func newWatcher(root, static string, logger *slog.Logger) (*watcher, error) {
 	}
 	w := &watcher{
 		fsw:     fsw,
+		events:  fsw.Events,
+		errors:  fsw.Errors,
 		root:    filepath.Clean(root),
 		logger:  logger,
 		changes: make(chan change),
@@ -100,7 +104,9 @@ func newWatcher(root, static string, logger *slog.Logger) (*watcher, error) {
 func (w *watcher) close() {
 	close(w.stop)
 	w.wg.Wait()
-	w.fsw.Close()
+	if w.fsw != nil {
+		w.fsw.Close()
+	}
 }
 
 // addTree watches dir and the directories under it, but for those the go
@@ -189,7 +195,7 @@ func (w *watcher) run() {
 				timer.Stop()
 			}
 			return
-		case ev, ok := <-w.fsw.Events:
+		case ev, ok := <-w.events:
 			if !ok {
 				return
 			}
@@ -220,7 +226,7 @@ func (w *watcher) run() {
 			quiet, out = nil, w.changes
 		case out <- pending:
 			pending, out = change{}, nil
-		case err, ok := <-w.fsw.Errors:
+		case err, ok := <-w.errors:
 			if !ok {
 				return
 			}

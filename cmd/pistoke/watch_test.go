@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 func TestClassify(t *testing.T) {
@@ -53,8 +56,9 @@ func TestChangeBatch(t *testing.T) {
 	}
 }
 
-// A burst of writes to several files arrives as one batch, and files in a
-// directory created after the start are watched.
+// Changes in the watched tree arrive, files in a directory created after
+// the start included. (How events make batches is TestWatcherDebounce's
+// business: here the file system's pace decides.)
 func TestWatcherBatches(t *testing.T) {
 	root := t.TempDir()
 	static := filepath.Join(root, "static")
@@ -70,9 +74,15 @@ func TestWatcherBatches(t *testing.T) {
 	for _, name := range []string{"a.go", "b.go", "static/s.css"} {
 		writeTestFile(t, filepath.Join(root, name), "x")
 	}
-	c := receive(t, w)
-	if !c.rebuild || !c.static || !c.cssOnly {
-		t.Errorf("batch %+v; want a rebuild and a stylesheet change", c)
+	var all change
+	for len(all.files) < 3 {
+		c := receive(t, w)
+		for _, f := range c.files {
+			all.add(f, w.classify(filepath.Join(root, f)))
+		}
+	}
+	if !all.rebuild || !all.static || !all.cssOnly {
+		t.Errorf("changes %+v; want a.go, b.go and static/s.css", all)
 	}
 
 	sub := filepath.Join(root, "pkg")
@@ -86,6 +96,93 @@ func TestWatcherBatches(t *testing.T) {
 	if c := receive(t, w); !c.rebuild || c.files[0] != filepath.Join("pkg", "p.go") {
 		t.Errorf("file in a new directory: %+v", c)
 	}
+}
+
+// Events make one batch until the files have been quiet for debounce;
+// a batch waits for the loop's reader. Time here is synctest's.
+func TestWatcherDebounce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := filepath.FromSlash("/src/app")
+		events := make(chan fsnotify.Event)
+		w := &watcher{
+			events:  events,
+			errors:  make(chan error),
+			root:    root,
+			static:  filepath.Join(root, "static"),
+			logger:  slog.New(slog.DiscardHandler),
+			changes: make(chan change),
+			stop:    make(chan struct{}),
+		}
+		w.wg.Add(1)
+		go w.run()
+		defer w.close()
+		write := func(rel string) {
+			events <- fsnotify.Event{Name: filepath.Join(root, filepath.FromSlash(rel)), Op: fsnotify.Write}
+		}
+		ready := func() (change, bool) {
+			synctest.Wait()
+			select {
+			case c := <-w.changes:
+				return c, true
+			default:
+				return change{}, false
+			}
+		}
+
+		// A burst, each write within debounce of the one before, is one
+		// batch, debounce after the last.
+		write("a.go")
+		time.Sleep(debounce - time.Millisecond)
+		write("static/s.css")
+		time.Sleep(debounce - time.Millisecond)
+		write("b.go")
+		write("main_test.go") // ignored
+		time.Sleep(debounce - time.Millisecond)
+		if c, ok := ready(); ok {
+			t.Fatalf("batch %+v before the files were quiet for %v", c, debounce)
+		}
+		time.Sleep(time.Millisecond)
+		c, ok := ready()
+		if !ok {
+			t.Fatalf("no batch once the files were quiet for %v", debounce)
+		}
+		if !c.rebuild || !c.static || !c.cssOnly || len(c.files) != 3 {
+			t.Errorf("batch %+v; want a.go, static/s.css and b.go", c)
+		}
+
+		// Writes further apart are batches of their own...
+		write("static/app.js")
+		time.Sleep(debounce)
+		c, ok = ready()
+		if !ok || c.rebuild || !c.static || c.cssOnly || len(c.files) != 1 {
+			t.Errorf("first of two writes apart: %+v, %v; want static/app.js alone", c, ok)
+		}
+		write("static/s.css")
+		time.Sleep(debounce)
+		c, ok = ready()
+		if !ok || !c.cssOnly || len(c.files) != 1 {
+			t.Errorf("second of two writes apart: %+v, %v; want static/s.css alone", c, ok)
+		}
+
+		// ...but a batch nobody has taken yet takes the writes that
+		// follow, and goes once they are quiet in turn.
+		write("static/app.js")
+		time.Sleep(debounce)
+		synctest.Wait()
+		write("main.go")
+		time.Sleep(debounce - time.Millisecond)
+		if c, ok := ready(); ok {
+			t.Fatalf("batch %+v before the last write was quiet for %v", c, debounce)
+		}
+		time.Sleep(time.Millisecond)
+		c, ok = ready()
+		if !ok || !c.rebuild || !c.static || len(c.files) != 2 {
+			t.Errorf("batch taken late: %+v, %v; want static/app.js and main.go", c, ok)
+		}
+		if c, ok := ready(); ok {
+			t.Errorf("one batch too many: %+v", c)
+		}
+	})
 }
 
 func receive(t *testing.T, w *watcher) change {

@@ -7,7 +7,35 @@
 //
 //	pistoke seedcases listening on http://127.0.0.1:8000
 //
-// and logs to standard error. See the package's routes in newHandler.
+// and logs to standard error. Its routes, all on one origin, are
+// WebSocket endpoints but for those marked GET. Every socket route checks
+// the Origin header (the server's own host, "testserver" and
+// "sallittu-lahde" are allowed) but for /origin-exempt/; messages are at
+// most 1 MiB (a larger one closes the socket with 1009) but on
+// /echo-big/.
+//
+//	GET /                 a page whose script opens a socket to /echo/
+//	GET /echo/            the request's method
+//	/echo/                every message back with its type
+//	/echo-big/            the same, for messages of up to 32 MiB (Autobahn's cases 9.*)
+//	/echo-iter/           the same as /echo/, written with range
+//	/raw/                 one message back, then close 1000
+//	/empty/               close 1000 at once
+//	/sub/                 subprotocols yhta-suurempi and yhta-pienempi: n answered with n+1 or n-1
+//	/private-outer/       /echo/ for the cookie role=admin, else 403; checked outside the protocol
+//	/private-inner/       the same, checked inside it
+//	/origin-exempt/       /echo/ for any origin
+//	GET /csrf/            {"token": ...} and the CSRF cookie
+//	/csrf/                "ok" to a first message holding the token, then /echo/
+//	/arith/               subprotocols summa and erotus, after a CSRF token: exact sum or difference of two JSON numbers
+//	/json/                each JSON value v answered with {"echo": v}; invalid JSON closes with 1007
+//	/fail/                the handler fails after the first message: 1011
+//	/panic/               the handler panics after the first message: 1011
+//	/class/               a page on GET; over a socket, each message answered with: You wrote "message".
+//	GET /get-only/        a page; a handshake gets 405
+//	/redirect/            a login redirect, which a handshake gets as 403
+//	/nested/              two protocols nested: the handshake gets 500
+//	GET /metrics          with -metrics, in Prometheus text format
 //
 // It always runs under pistoke.Run: on SIGTERM or SIGINT every open socket
 // receives close 1001 "going away", handshakes arriving meanwhile get 503,

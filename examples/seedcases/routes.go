@@ -28,6 +28,8 @@ func newHandlerWith(opts pistoke.Options) http.Handler {
 
 	mux.HandleFunc("GET /echo/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Method) })
 	mux.Handle("WEBSOCKET /echo/", pistoke.HandlerFunc(echo))
+	// /echo/ with room for the largest messages of Autobahn's cases 9.*.
+	mux.Handle("WEBSOCKET /echo-big/", pistoke.Protocol{ReadLimit: bigReadLimit}.Handle(echo))
 	mux.Handle("WEBSOCKET /echo-iter/", pistoke.HandlerFunc(echoIter))
 	mux.Handle("WEBSOCKET /raw/", pistoke.RawHandlerFunc(raw))
 	mux.Handle("WEBSOCKET /empty/", pistoke.HandlerFunc(func(*pistoke.Conn) error { return nil }))
@@ -75,6 +77,10 @@ func newHandlerWith(opts pistoke.Options) http.Handler {
 	opts.AllowedHosts = append(opts.AllowedHosts, "testserver", "sallittu-lahde")
 	return pistoke.Handler(pistoke.CSRF(pistoke.CSRFOptions{})(mux), opts)
 }
+
+// bigReadLimit is the read limit of /echo-big/: twice the 16 MiB of
+// Autobahn's largest messages.
+const bigReadLimit = 32 << 20
 
 // echo sends every message back with its type.
 func echo(ws *pistoke.Conn) error {

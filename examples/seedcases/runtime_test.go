@@ -92,9 +92,13 @@ func TestSIGTERMDrains(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Code != pistoke.CloseGoingAway {
 			t.Fatalf("client %d saw %v, want 1001", i, err)
 		}
-	}
-	if st := handshakeStatus(t, s, "/echo/"); st != http.StatusServiceUnavailable {
-		t.Errorf("handshake during the drain: %d, want 503", st)
+		if i == 0 {
+			// The drain has begun, and lasts until the stubborn socket's
+			// closing handshake times out: knock now.
+			if st := handshakeStatus(t, s, "/echo/"); st != http.StatusServiceUnavailable {
+				t.Errorf("handshake during the drain: %d, want 503", st)
+			}
+		}
 	}
 	if err := s.Wait(t, 15*time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
@@ -115,19 +119,42 @@ func TestMaxConnsFlag(t *testing.T) {
 }
 
 func TestPingFlagDropsDeadPeer(t *testing.T) {
-	s := startServer(t, "-ping", "100ms")
+	// A live client must answer each ping within the interval: keep it
+	// wide enough for a loaded machine.
+	s := startServer(t, "-ping", "1s")
+
+	// A live client reads, and so answers pings, while the dead peer
+	// below is found out: it is still there afterwards.
+	live := dialServer(t, s, "/echo/")
+	echoed := make(chan string, 1)
+	go func() {
+		_, p, err := live.Receive()
+		if err != nil {
+			echoed <- err.Error()
+			return
+		}
+		echoed <- string(p)
+	}()
+
 	nc := rawSocket(t, s, "/echo/")
-	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	nc.SetReadDeadline(time.Now().Add(time.Minute))
 	_, err := io.Copy(io.Discard, nc) // pings, then the end of the stream
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatal("the server kept a peer that answers no ping")
 	}
-	// A live client answering pings stays: it is still there after
-	// several intervals' worth of pings (counted by the server's metrics
-	// in TestMetricsFlag; here the echo proves it).
-	ws := dialServer(t, s, "/echo/")
-	echoOnce(t, ws, "alive")
+
+	if err := live.SendText("alive"); err != nil {
+		t.Fatalf("the live client after the dead peer was dropped: %v", err)
+	}
+	select {
+	case got := <-echoed:
+		if got != "alive" {
+			t.Errorf("the live client after the dead peer was dropped: %s; want the echo", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the live client received nothing")
+	}
 }
 
 func TestMetricsFlag(t *testing.T) {
@@ -137,30 +164,58 @@ func TestMetricsFlag(t *testing.T) {
 	if st := handshakeStatus(t, s, "/nowhere/"); st != http.StatusNotFound {
 		t.Fatalf("unknown path: %d", st)
 	}
-	text := scrape(t, s)
-	for _, want := range []string{
+	// The server counts a message it sent once the write has returned,
+	// and a refused handshake once it has answered: after the client has
+	// seen them. Wait for the counters, as a scraper would see them.
+	waitMetrics(t, s,
 		"pistoke_connections_open 1",
 		`pistoke_handshakes_total{outcome="accepted"} 1`,
 		`pistoke_handshakes_total{outcome="rejected"} 1`,
 		`pistoke_messages_received_total{type="text"} 1`,
 		`pistoke_messages_sent_total{type="text"} 1`,
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
+	)
 	ws.Close(4321, "done")
-	// The server counts the close after the closing handshake; poll for
-	// it, as a scraper would.
-	want := `pistoke_closes_total{by="client",code="other"} 1`
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(text, want) || !strings.Contains(text, "pistoke_connections_open 0") {
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics never showed %q and no open connection:\n%s", want, text)
+	// And the close after the closing handshake.
+	waitMetrics(t, s,
+		`pistoke_closes_total{by="client",code="other"} 1`,
+		"pistoke_connections_open 0",
+		`pistoke_messages_sent_total{type="text"} 1`,
+	)
+}
+
+// waitMetrics scrapes /metrics until it holds every line of want, and
+// fails the test if it does not within a minute.
+func waitMetrics(t *testing.T, s *server, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		text := scrape(t, s)
+		var missing []string
+		for _, w := range want {
+			if !hasLine(text, w) {
+				missing = append(missing, w)
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
-		text = scrape(t, s)
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %q:\n%s", missing, text)
+		}
+		<-tick.C
 	}
+}
+
+// hasLine reports whether text holds line as a whole line.
+func hasLine(text, line string) bool {
+	for l := range strings.Lines(text) {
+		if strings.TrimRight(l, "\n") == line {
+			return true
+		}
+	}
+	return false
 }
 
 // scrape fetches /metrics and checks it is in the Prometheus text format.
