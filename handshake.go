@@ -59,6 +59,7 @@ type handshake struct {
 	originExempt bool
 	state        hsState
 	claim        *claim           // the protocol or raw handler in charge
+	conn         *Conn            // the socket, once open
 	outcome      HandshakeOutcome // how a refusal is counted
 	reported     bool             // the outcome has been counted
 	swallow      bool             // the tree's body is replaced by a refusal
@@ -209,6 +210,7 @@ func headerBytes(r *http.Request) int {
 // own, and settles whatever the tree left open when it returns.
 func (hs *handshake) runTree(next http.Handler, r *http.Request, returned chan struct{}) {
 	defer close(returned)
+	defer hs.untrack()
 	defer hs.cancel()
 	defer hs.releaseSlot()
 	defer func() {
@@ -221,6 +223,13 @@ func (hs *handshake) runTree(next http.Handler, r *http.Request, returned chan s
 		hs.refuse(hs.hw, r, http.StatusForbidden, HandshakeRejected, slog.LevelInfo, "no handler answered it")
 	}
 	hs.report()
+}
+
+// untrack tells the drain that the socket's whole tree has returned.
+func (hs *handshake) untrack() {
+	if hs.conn != nil && hs.conn.stats != nil && hs.conn.stats.tracker != nil {
+		hs.conn.stats.tracker.remove(hs.conn)
+	}
 }
 
 // treePanicked deals with a panic that escaped the tree. Before the
@@ -386,6 +395,7 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 	c.unsent.Store(true)
 	c.cancelTree = hs.cancel
 	c.opened(hs, r, deflate != nil)
+	hs.conn = c
 	// The tree's frames hold the handshake writer for the socket's life;
 	// net/http's response and connection state behind it must not stay
 	// with them.

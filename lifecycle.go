@@ -90,6 +90,9 @@ func (c *Conn) opened(hs *handshake, r *http.Request, compressed bool) {
 
 // release unregisters an ended connection and reports how it went. It
 // runs once, when the handler has returned and the connection is closed.
+// The drain's count goes down later, when the whole handler tree has
+// returned (see runTree), so that a drain waits for middleware too and
+// a process that exits after it loses no log line.
 func (c *Conn) release() {
 	st := c.stats
 	if st == nil || !st.released.CompareAndSwap(false, true) {
@@ -97,9 +100,6 @@ func (c *Conn) release() {
 	}
 	s := st.srv
 	s.sweep.remove(c)
-	if st.tracker != nil {
-		st.tracker.remove(c)
-	}
 	if st.slot {
 		s.open.Add(-1)
 	}

@@ -29,7 +29,7 @@ func newHandlerWith(opts pistoke.Options) http.Handler {
 	mux.HandleFunc("GET /echo/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Method) })
 	mux.Handle("WEBSOCKET /echo/", pistoke.HandlerFunc(echo))
 	// /echo/ with room for the largest messages of Autobahn's cases 9.*.
-	mux.Handle("WEBSOCKET /echo-big/", pistoke.Protocol{ReadLimit: bigReadLimit}.Handle(echo))
+	mux.Handle("WEBSOCKET /echo-big/", pistoke.Protocol{ReadLimit: bigReadLimit}.Wrap(pistoke.HandlerFunc(echo)))
 	mux.Handle("WEBSOCKET /echo-iter/", pistoke.HandlerFunc(echoIter))
 	mux.Handle("WEBSOCKET /raw/", pistoke.RawHandlerFunc(raw))
 	mux.Handle("WEBSOCKET /empty/", pistoke.HandlerFunc(func(*pistoke.Conn) error { return nil }))
