@@ -74,7 +74,7 @@ func TestEchoBig(t *testing.T) {
 
 	// One byte over the default limit on /echo/: 1009.
 	small := dialBig(t, s, "/echo/")
-	if err := small.Send(pistoke.Binary, binary[:(1 << 20)+1]); err != nil {
+	if err := small.Send(pistoke.Binary, binary[:(1<<20)+1]); err != nil {
 		t.Fatalf("sending to /echo/: %v", err)
 	}
 	_, _, err = small.Receive()
@@ -84,10 +84,10 @@ func TestEchoBig(t *testing.T) {
 	}
 	// At the limit, /echo/ still echoes.
 	small = dialBig(t, s, "/echo/")
-	if err := small.Send(pistoke.Binary, binary[:(1 << 20)]); err != nil {
+	if err := small.Send(pistoke.Binary, binary[:(1<<20)]); err != nil {
 		t.Fatalf("sending to /echo/: %v", err)
 	}
-	if _, got, err := small.Receive(); err != nil || !bytes.Equal(got, binary[:(1 << 20)]) {
+	if _, got, err := small.Receive(); err != nil || !bytes.Equal(got, binary[:(1<<20)]) {
 		t.Errorf("/echo/ with a message of 1 MiB: %d bytes, %v; want it back", len(got), err)
 	}
 }
