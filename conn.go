@@ -147,9 +147,13 @@ func (c *Conn) sendResponse() {
 // handshakeWriteTimeout bounds the write of the 101 response.
 const handshakeWriteTimeout = 10 * time.Second
 
-// Request returns the handshake request as it reached the socket handler,
-// with every value middleware put in its context (session, user, CSRF
-// token), and the connection's context. Nil on the client side.
+// Request returns the handshake request as it reached the socket handler:
+// its URL and path values, headers and cookies, remote address and TLS
+// state, and every value middleware put in its context (session, user,
+// CSRF token), with the connection's context. It lives as long as the
+// socket, which is why [Options.MaxHeaderBytes] bounds its headers (16 KiB
+// by default). Its body is empty: a handshake with a body is refused. Nil
+// on the client side.
 func (c *Conn) Request() *http.Request { return c.req }
 
 // Context returns the connection's context. It is cancelled when the
