@@ -46,7 +46,8 @@ const (
 )
 
 // handshake is one WebSocket handshake on its way through the handler
-// tree. Only the tree's goroutine touches it, until done is closed.
+// tree. Only the tree's goroutine touches it; net/http's goroutine reads
+// panicked once the tree has returned.
 type handshake struct {
 	srv     *server
 	base    http.ResponseWriter // what Handler received
@@ -496,7 +497,6 @@ func cmpOutcome(o HandshakeOutcome) HandshakeOutcome {
 type handshakeWriter struct {
 	http.ResponseWriter
 	hs *handshake
-	r  *http.Request // for logging, set when a status is first seen
 }
 
 func (w *handshakeWriter) WriteHeader(code int) {
