@@ -9,12 +9,12 @@ import (
 
 // fail fails the connection: it sends a close frame with code, closes the
 // connection and returns a *ProtocolError.
-func (c *Conn) fail(code int, reason string) (Opcode, []byte, error) {
+func (c *Conn) fail(code int, reason string) error {
 	c.resetRead()
 	c.nc.SetWriteDeadline(time.Now().Add(c.closeTimeout))
 	c.sendClose(code, reason)
 	c.lingerClose()
-	return 0, nil, &ProtocolError{Code: code, Reason: reason}
+	return &ProtocolError{Code: code, Reason: reason}
 }
 
 // gotClose handles the peer's close frame with payload p.
@@ -22,17 +22,14 @@ func (c *Conn) gotClose(p []byte) error {
 	code, reason := CloseNoStatus, ""
 	switch {
 	case len(p) == 1:
-		_, _, err := c.fail(CloseProtocolError, "close frame with a 1-byte payload")
-		return err
+		return c.fail(CloseProtocolError, "close frame with a 1-byte payload")
 	case len(p) >= 2:
 		code = int(binary.BigEndian.Uint16(p))
 		if !ValidCloseCode(code) {
-			_, _, err := c.fail(CloseProtocolError, "invalid close code")
-			return err
+			return c.fail(CloseProtocolError, "invalid close code")
 		}
 		if !validUTF8(p[2:]) {
-			_, _, err := c.fail(CloseInvalidPayload, "close reason is not valid UTF-8")
-			return err
+			return c.fail(CloseInvalidPayload, "close reason is not valid UTF-8")
 		}
 		reason = string(p[2:])
 		p = p[:2]

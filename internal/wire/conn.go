@@ -20,6 +20,17 @@ type Config struct {
 	// reassembly, that ReadMessage accepts; a larger one fails the
 	// connection with CloseTooBig. Zero means DefaultReadLimit; a negative
 	// value means no limit.
+	//
+	// The frames of a message are bounded too, so that reading a message
+	// costs time in proportion to its size whatever its fragments: the
+	// headers of one message's frames (empty frames included; control
+	// frames between them excepted) may add up to at most the read limit
+	// or 64 KiB, whichever is more, so that a message takes at most
+	// max(2×ReadLimit, ReadLimit+64 KiB) bytes on the wire. Without a
+	// read limit, the headers may add up to at most the message's payload
+	// size so far or 64 KiB, whichever is more. A message whose frames go
+	// past that fails the connection with CloseTooBig, as an oversized
+	// payload does.
 	ReadLimit int64
 	// CloseTimeout bounds the closing handshake: how long Close waits for
 	// the peer's close frame, and how long a client waits for the server
@@ -51,6 +62,10 @@ const (
 	// bytes it holds, so that a length header alone cannot make the
 	// connection hold a large buffer.
 	reserveStep = 64 << 10
+	// minRead is the least room a read between the frames of a
+	// fragmented message is given, where the growth rules allow, so that
+	// a message in tiny fragments is not read a few bytes at a time.
+	minRead = 1 << 10
 	// copyWriteMax is the largest payload that a server copies behind the
 	// frame header; larger ones are written with writev when the
 	// connection supports it.
@@ -74,8 +89,7 @@ type Conn struct {
 	vectored bool               // nc writes net.Buffers with one writev
 
 	role         Role
-	fkey         uint32 // masking key of the current frame (here, where it fills padding)
-	limit        int64  // negative: no limit
+	limit        int64 // negative: no limit
 	closeTimeout time.Duration
 	dfl          *deflateState // nil without permessage-deflate
 
@@ -86,20 +100,20 @@ type Conn struct {
 	r, w   int     // rb[r:w] is read but not yet consumed
 	mstart int     // rb[mstart:mend] is the message assembled so far
 	mend   int
-	ns     int // small[:ns] holds pending bytes while rb is nil
+	mhdr   int64 // header bytes of the message's data frames so far
+	ns     int   // small[:ns] holds pending bytes while rb is nil
 	rawErr error
 	small  [smallSize]byte
 
 	inMsg      bool // a data message has started and not finished
 	inFrame    bool // a data frame's payload is being read
-	fin        bool // the current data frame is the message's last
-	masked     bool
 	msgHeld    bool // the last message returned still lives in rb (or dfl.obp)
 	compressed bool // the current message is compressed (RSV1)
 	msgOp      Opcode
-	u8         uint8 // UTF-8 automaton state of the current text message
-	fpos       int   // position in the masking key
-	frem       int64 // payload bytes of the current frame still to read
+	u8         uint8       // UTF-8 automaton state of the current text message
+	hdr        frameHeader // the header of the frame being read
+	fpos       int         // position in the masking key
+	frem       int64       // payload bytes of the current frame still to read
 
 	// Write side.
 	wmu       sync.Mutex
@@ -169,7 +183,9 @@ func (c *Conn) NetConn() net.Conn { return c.nc }
 // SetReadLimit sets the largest message ReadMessage accepts, in payload
 // bytes after reassembly (and, for a compressed message, both before and
 // after decompression): zero means DefaultReadLimit, a negative value
-// means no limit. Call it before or between reads, not during one.
+// means no limit. It also bounds the frame headers of a message, as
+// described at Config.ReadLimit. Call it before or between reads, not
+// during one.
 func (c *Conn) SetReadLimit(n int64) {
 	switch {
 	case n == 0:

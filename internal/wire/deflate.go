@@ -388,20 +388,20 @@ func (c *Conn) inflateMessage() (Opcode, []byte, error) {
 	switch {
 	case tooBig:
 		putBuf(bp)
-		return c.fail(CloseTooBig, "message larger than the read limit")
+		return 0, nil, c.fail(CloseTooBig, "message larger than the read limit")
 	case c.u8 == utf8Reject:
 		putBuf(bp)
-		return c.fail(CloseInvalidPayload, "text message is not valid UTF-8")
+		return 0, nil, c.fail(CloseInvalidPayload, "text message is not valid UTF-8")
 	case err != io.EOF:
 		// Data that does not decompress is, like bad UTF-8, payload
 		// that does not match its type: 1007, which is also what other
 		// implementations and test suites expect, rather than the 1002
 		// of a framing error.
 		putBuf(bp)
-		return c.fail(CloseInvalidPayload, "compressed message is not valid deflate data")
+		return 0, nil, c.fail(CloseInvalidPayload, "compressed message is not valid deflate data")
 	case c.msgOp == OpText && c.u8 != utf8Accept:
 		putBuf(bp)
-		return c.fail(CloseInvalidPayload, "text message ends inside a UTF-8 sequence")
+		return 0, nil, c.fail(CloseInvalidPayload, "text message ends inside a UTF-8 sequence")
 	}
 	if d.takeover {
 		d.remember(out[:n])

@@ -625,10 +625,8 @@ func TestDeflateIdleHoldsNoBuffer(t *testing.T) {
 			var mu sync.Mutex
 			waits, held := 0, 0
 			idle := make(chan struct{}, 100)
-			testHookIdle = func(hc *Conn) {
-				if hc != c {
-					return
-				}
+			watchIdle(c, func() {
+				hc := c
 				mu.Lock()
 				defer mu.Unlock()
 				waits++
@@ -639,8 +637,7 @@ func TestDeflateIdleHoldsNoBuffer(t *testing.T) {
 				case idle <- struct{}{}:
 				default:
 				}
-			}
-			defer func() { testHookIdle = nil }()
+			})
 			d := newPeerDeflater()
 			go func() {
 				for i := range 10 {

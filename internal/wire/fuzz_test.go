@@ -24,6 +24,9 @@ type fuzzConn struct {
 	out     bytes.Buffer
 	maxRead int // the largest buffer offered to Read
 	closed  bool
+	served  int // bytes of in read so far
+	// servedAtWrite is served at the first write.
+	servedAtWrite int
 }
 
 func (c *fuzzConn) Read(p []byte) (int, error) {
@@ -40,12 +43,16 @@ func (c *fuzzConn) Read(p []byte) (int, error) {
 	}
 	n = copy(p[:n], c.in)
 	c.in = c.in[n:]
+	c.served += n
 	return n, nil
 }
 
 func (c *fuzzConn) Write(p []byte) (int, error) {
 	if c.closed {
 		return 0, net.ErrClosed
+	}
+	if c.out.Len() == 0 {
+		c.servedAtWrite = c.served
 	}
 	return c.out.Write(p)
 }
@@ -90,9 +97,10 @@ func refRead(in []byte, role Role, limit int64) refResult {
 		return out
 	}
 	var (
-		inMsg bool
-		msgOp Opcode
-		body  []byte
+		inMsg   bool
+		msgOp   Opcode
+		body    []byte
+		headers uint64 // header bytes of the message's frames
 	)
 	for {
 		if len(in) < 2 {
@@ -170,9 +178,19 @@ func refRead(in []byte, role Role, limit int64) refResult {
 			continue
 		}
 		if op != OpContinuation {
-			inMsg, msgOp, body = true, op, nil
+			inMsg, msgOp, body, headers = true, op, nil, 0
 		}
 		if limit >= 0 && n > uint64(limit)-uint64(len(body)) || n > math.MaxInt64-uint64(len(body)) {
+			return protocol(1009)
+		}
+		// The headers of a message's frames may add up to the read
+		// limit or 64 KiB, and without a limit to its payload or 64 KiB.
+		headers += uint64(hlen)
+		bound := uint64(limit)
+		if limit < 0 {
+			bound = uint64(len(body)) + n
+		}
+		if headers > max(bound, 64<<10) {
 			return protocol(1009)
 		}
 		avail := min(n, uint64(len(in)))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -269,4 +270,50 @@ func within(t *testing.T, d time.Duration, what string, f func()) {
 	case <-time.After(d):
 		t.Fatalf("%s did not finish within %v", what, d)
 	}
+}
+
+// watchIdle has f called, on the reading goroutine, each time c waits for
+// the first bytes of a message with no message under way, once c has found
+// nothing to read: for tests of what an idle connection holds. It swaps
+// c's connection (or, for a socket read on readiness, its syscall.RawConn)
+// for one that watches the engine's reads, so call it before the first
+// read.
+func watchIdle(c *Conn, f func()) {
+	if c.raw != nil {
+		c.raw = idleRawConn{c.raw, f}
+		return
+	}
+	c.nc = idleNetConn{c.nc, c, f}
+}
+
+// idleRawConn calls f when the engine's read callback finds the socket
+// empty and gives up its buffer, about to wait for readiness.
+type idleRawConn struct {
+	syscall.RawConn
+	f func()
+}
+
+func (r idleRawConn) Read(fn func(uintptr) bool) error {
+	return r.RawConn.Read(func(fd uintptr) bool {
+		done := fn(fd)
+		if !done {
+			r.f()
+		}
+		return done
+	})
+}
+
+// idleNetConn calls f when the engine reads into its small array, which
+// it does only when it holds no buffer and waits for the next message.
+type idleNetConn struct {
+	net.Conn
+	c *Conn
+	f func()
+}
+
+func (n idleNetConn) Read(p []byte) (int, error) {
+	if len(p) > 0 && &p[0] == &n.c.small[0] {
+		n.f()
+	}
+	return n.Conn.Read(p)
 }

@@ -87,166 +87,178 @@ func (c *Conn) next() (Opcode, []byte, error) {
 			if !c.inMsg {
 				c.releaseIdle()
 			}
-			if err := c.need(2); err != nil {
-				return 0, nil, c.readFailed(err)
+			if err := c.readHeader(); err != nil {
+				return 0, nil, err
 			}
-			b0, b1 := c.rb[c.r], c.rb[c.r+1]
-			fin := b0&0x80 != 0
-			op := Opcode(b0 & 0x0f)
-			masked := b1&0x80 != 0
-			n := int64(b1 & 0x7f)
-			if rsv := b0 & 0x70; rsv != 0 {
-				if rsv != 0x40 || c.dfl == nil {
-					return c.fail(CloseProtocolError, "reserved bits set without an extension")
-				}
-				if op != OpText && op != OpBinary {
-					// RFC 7692 section 6.1: only a message's first
-					// frame says it is compressed.
-					return c.fail(CloseProtocolError, "RSV1 set on a frame other than the first of a data message")
-				}
-			}
-			switch op {
-			case OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong:
-			default:
-				return c.fail(CloseProtocolError, "reserved opcode")
-			}
-			if op.isControl() {
-				if !fin {
-					return c.fail(CloseProtocolError, "fragmented control frame")
-				}
-				if n > MaxControlPayload {
-					return c.fail(CloseProtocolError, "control frame payload longer than 125 bytes")
-				}
-			}
-			if masked != (c.role == RoleServer) {
-				if masked {
-					return c.fail(CloseProtocolError, "masked frame from server")
-				}
-				return c.fail(CloseProtocolError, "unmasked frame from client")
-			}
-			if op == OpContinuation && !c.inMsg {
-				return c.fail(CloseProtocolError, "continuation frame without a message to continue")
-			}
-			if (op == OpText || op == OpBinary) && c.inMsg {
-				return c.fail(CloseProtocolError, "new data frame inside a fragmented message")
-			}
-			hlen := 2
-			switch n {
-			case 126:
-				hlen += 2
-			case 127:
-				hlen += 8
-			}
-			if masked {
-				hlen += 4
-			}
-			if err := c.need(hlen); err != nil {
-				return 0, nil, c.readFailed(err)
-			}
-			h := c.rb[c.r : c.r+hlen]
-			switch n {
-			case 126:
-				n = int64(binary.BigEndian.Uint16(h[2:]))
-				if n < 126 {
-					return c.fail(CloseProtocolError, "payload length not minimally encoded")
-				}
-			case 127:
-				u := binary.BigEndian.Uint64(h[2:])
-				if u>>63 != 0 {
-					return c.fail(CloseProtocolError, "payload length with the most significant bit set")
-				}
-				n = int64(u)
-				if n <= math.MaxUint16 {
-					return c.fail(CloseProtocolError, "payload length not minimally encoded")
-				}
-			}
-			if masked {
-				c.fkey = binary.LittleEndian.Uint32(h[hlen-4:])
-			}
-			c.r += hlen
-
-			if op.isControl() {
-				if err := c.need(int(n)); err != nil {
-					return 0, nil, c.readFailed(err)
-				}
-				p := c.rb[c.r : c.r+int(n)]
-				if masked {
-					maskBytes(c.fkey, 0, p)
-				}
-				c.r += int(n)
-				switch op {
-				case OpPing:
-					c.pong(p)
-				case OpPong:
-					c.pongs.Add(1)
-				case OpClose:
-					return 0, nil, c.gotClose(p)
+			if c.hdr.op.isControl() {
+				if err := c.readControl(); err != nil {
+					return 0, nil, err
 				}
 				continue
 			}
-
-			if op != OpContinuation {
-				c.inMsg = true
-				c.msgOp = op
-				c.compressed = b0&0x40 != 0
-				c.mstart, c.mend = c.r, c.r
-				c.u8 = utf8Accept
+			if err := c.startData(); err != nil {
+				return 0, nil, err
 			}
-			size := int64(c.mend - c.mstart)
-			if c.limit >= 0 && n > c.limit-size || n > math.MaxInt-size {
-				return c.fail(CloseTooBig, "message larger than the read limit")
-			}
-			c.inFrame, c.fin, c.masked = true, fin, masked
-			c.frem, c.fpos = n, 0
 		}
-
-		for c.frem > 0 {
-			if c.r == c.w {
-				if err := c.more(int(min(c.frem, math.MaxInt32))); err != nil {
-					return 0, nil, c.readFailed(err)
-				}
-			}
-			k := int(min(int64(c.w-c.r), c.frem))
-			chunk := c.rb[c.r : c.r+k]
-			if c.masked {
-				c.fpos = maskBytes(c.fkey, c.fpos, chunk)
-			}
-			if c.mend != c.r {
-				copy(c.rb[c.mend:], chunk)
-			}
-			if c.msgOp == OpText && !c.compressed {
-				c.u8 = utf8Step(c.u8, c.rb[c.mend:c.mend+k])
-				if c.u8 == utf8Reject {
-					return c.fail(CloseInvalidPayload, "text message is not valid UTF-8")
-				}
-			}
-			c.mend += k
-			c.r += k
-			c.frem -= int64(k)
+		if err := c.readPayload(); err != nil {
+			return 0, nil, err
 		}
 		c.inFrame = false
-		if c.fin {
-			if c.compressed {
-				return c.inflateMessage()
-			}
-			if c.msgOp == OpText && c.u8 != utf8Accept {
-				return c.fail(CloseInvalidPayload, "text message ends inside a UTF-8 sequence")
-			}
-			c.inMsg = false
-			c.msgHeld = true
-			return c.msgOp, c.rb[c.mstart:c.mend:c.mend], nil
+		if c.hdr.fin {
+			return c.endMessage()
 		}
 	}
+}
+
+// readHeader reads, checks and consumes the next frame header, decoded
+// into c.hdr.
+func (c *Conn) readHeader() error {
+	if c.rbp == nil || c.w-c.r < 2 {
+		if err := c.need(2); err != nil {
+			return c.readFailed(err)
+		}
+	}
+	b1 := c.rb[c.r+1]
+	if reason := c.checkStart(c.rb[c.r], b1); reason != "" {
+		return c.fail(CloseProtocolError, reason)
+	}
+	hlen := headerSize(b1)
+	if c.w-c.r < hlen {
+		if err := c.need(hlen); err != nil {
+			return c.readFailed(err)
+		}
+	}
+	if reason := decodeHeader(c.rb[c.r:c.r+hlen], &c.hdr); reason != "" {
+		return c.fail(CloseProtocolError, reason)
+	}
+	c.r += hlen
+	return nil
+}
+
+// readControl reads the payload of the control frame whose header is in
+// c.hdr and acts on it: a ping is answered, a pong counted, and a close
+// frame ends reading with the error ReadMessage returns.
+func (c *Conn) readControl() error {
+	n := int(c.hdr.n)
+	if err := c.need(n); err != nil {
+		return c.readFailed(err)
+	}
+	p := c.rb[c.r : c.r+n]
+	if c.hdr.masked {
+		maskBytes(c.hdr.key, 0, p)
+	}
+	c.r += n
+	switch c.hdr.op {
+	case OpPing:
+		c.pong(p)
+	case OpPong:
+		c.pongs.Add(1)
+	case OpClose:
+		return c.gotClose(p)
+	}
+	return nil
+}
+
+// headerAllowance is the frame header bytes that one message may take
+// beyond the bound set by its size (see Config.ReadLimit).
+const headerAllowance = 64 << 10
+
+// startData starts reading the data frame whose header is in c.hdr: the first frame
+// of a message, or the next one of a fragmented message. It enforces the
+// read limit on the payload and the bound on the header bytes of the
+// message, both before any payload byte is read.
+func (c *Conn) startData() error {
+	h := &c.hdr
+	if h.op != OpContinuation {
+		c.inMsg = true
+		c.msgOp = h.op
+		c.compressed = h.rsv1
+		c.mstart, c.mend = c.r, c.r
+		c.u8 = utf8Accept
+		c.mhdr = 0
+	}
+	size := int64(c.mend - c.mstart)
+	if c.limit >= 0 && h.n > c.limit-size || h.n > math.MaxInt-size {
+		return c.fail(CloseTooBig, "message larger than the read limit")
+	}
+	// Headers are bounded by the read limit, or without one by the
+	// payload they carry, so that reading a message costs at most a
+	// constant times its size whatever its fragments: a stream of empty
+	// or tiny fragments cannot go on for ever.
+	c.mhdr += int64(h.hlen)
+	bound := c.limit
+	if bound < 0 {
+		bound = size + h.n
+	}
+	if c.mhdr > max(bound, headerAllowance) {
+		return c.fail(CloseTooBig, "message split into too many frames")
+	}
+	c.inFrame, c.frem, c.fpos = true, h.n, 0
+	return nil
+}
+
+// readPayload reads the rest of the current data frame's payload and
+// appends it to the message at rb[mend:], unmasked, checking text as it
+// goes.
+func (c *Conn) readPayload() error {
+	for c.frem > 0 {
+		if c.r == c.w {
+			want := int(min(c.frem, math.MaxInt32))
+			if !c.hdr.fin {
+				// More frames follow: read ahead rather than a
+				// few bytes at a time.
+				want = max(want, minRead)
+			}
+			if err := c.more(want); err != nil {
+				return c.readFailed(err)
+			}
+		}
+		k := int(min(int64(c.w-c.r), c.frem))
+		chunk := c.rb[c.r : c.r+k]
+		if c.hdr.masked {
+			c.fpos = maskBytes(c.hdr.key, c.fpos, chunk)
+		}
+		if c.mend != c.r {
+			copy(c.rb[c.mend:], chunk)
+		}
+		if c.msgOp == OpText && !c.compressed {
+			c.u8 = utf8Step(c.u8, c.rb[c.mend:c.mend+k])
+			if c.u8 == utf8Reject {
+				return c.fail(CloseInvalidPayload, "text message is not valid UTF-8")
+			}
+		}
+		c.mend += k
+		c.r += k
+		c.frem -= int64(k)
+	}
+	return nil
+}
+
+// endMessage returns the message completed by the frame just read.
+func (c *Conn) endMessage() (Opcode, []byte, error) {
+	if c.compressed {
+		return c.inflateMessage()
+	}
+	if c.msgOp == OpText && c.u8 != utf8Accept {
+		return 0, nil, c.fail(CloseInvalidPayload, "text message ends inside a UTF-8 sequence")
+	}
+	c.inMsg = false
+	c.msgHeld = true
+	return c.msgOp, c.rb[c.mstart:c.mend:c.mend], nil
 }
 
 // need makes at least n unconsumed bytes available in rb[r:w].
 func (c *Conn) need(n int) error {
 	for c.rbp == nil || c.w-c.r < n {
-		have := 0
+		want := n
 		if c.rbp != nil {
-			have = c.w - c.r
+			want -= c.w - c.r
+			if c.inMsg {
+				// Between the frames of a message: more follow.
+				want = max(want, minRead)
+			}
 		}
-		if err := c.more(n - have); err != nil {
+		if err := c.more(want); err != nil {
 			return err
 		}
 	}
@@ -280,41 +292,47 @@ func (c *Conn) more(want int) error {
 	return io.ErrNoProgress
 }
 
-// makeRoom makes room in rb for want bytes past w by moving the bytes
-// still needed to the front, or by moving them to a larger buffer. Growth
-// follows the bytes that have actually arrived, not the lengths announced
-// in headers: a buffer grows to at most twice what it holds, or
+// makeRoom makes room in rb for want bytes past w. It first drops the
+// bytes already consumed: those before the message being assembled (or
+// before r outside a message), and those between the message and r, the
+// headers of its frames and any control frames between them, by moving the
+// unconsumed bytes down next to the message. A buffer that is still too
+// small is replaced by one at least twice as large, so that a message that
+// arrives in small pieces costs a constant amount of copying per byte. But
+// growth follows the bytes that have actually arrived, not the lengths
+// announced in headers: a buffer grows to at most twice what it holds, or
 // reserveStep, so that a peer cannot make the connection hold memory it
 // has not sent.
 func (c *Conn) makeRoom(want int) {
 	keep := c.r
 	if c.inMsg {
+		if c.mend != c.r {
+			c.w = c.mend + copy(c.rb[c.mend:], c.rb[c.r:c.w])
+			c.r = c.mend
+		}
 		keep = c.mstart
 	}
-	used := c.w - keep
 	size := len(c.rb)
-	target := used + want
-	if target > size {
-		target = min(target, max(2*used, reserveStep))
-	}
-	if target <= size {
-		c.shift(keep)
+	if size-c.w >= want {
 		return
 	}
-	bp := getBuf(target)
-	copy(*bp, c.rb[keep:c.w])
-	putBuf(c.rbp)
-	c.rbp, c.rb = bp, *bp
-	c.moveDown(keep)
-}
-
-// shift moves rb[keep:w] to the front of rb.
-func (c *Conn) shift(keep int) {
-	if keep == 0 {
-		return
+	used := c.w - keep
+	most := max(2*used, reserveStep)
+	want = min(want, most)
+	if used+want > size {
+		if target := min(max(used+want, 2*size), most); target > size {
+			bp := getBuf(target)
+			copy(*bp, c.rb[keep:c.w])
+			putBuf(c.rbp)
+			c.rbp, c.rb = bp, *bp
+			c.moveDown(keep)
+			return
+		}
 	}
-	copy(c.rb, c.rb[keep:c.w])
-	c.moveDown(keep)
+	if keep > 0 {
+		copy(c.rb, c.rb[keep:c.w])
+		c.moveDown(keep)
+	}
 }
 
 func (c *Conn) moveDown(d int) {
@@ -458,9 +476,6 @@ func (c *Conn) fillIdle() error {
 		}
 		return c.rawErr
 	}
-	if testHookIdle != nil {
-		testHookIdle(c)
-	}
 	for range 100 {
 		n, err := c.nc.Read(c.small[:])
 		if n > 0 {
@@ -474,10 +489,6 @@ func (c *Conn) fillIdle() error {
 	}
 	return io.ErrNoProgress
 }
-
-// testHookIdle, when set, is called just before a read that waits for the
-// next message with no buffer held.
-var testHookIdle func(*Conn)
 
 // readFailed turns an error from reading the connection into the error
 // ReadMessage returns.
