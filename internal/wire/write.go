@@ -5,7 +5,7 @@ package wire
 // check that text is valid UTF-8: that is the caller's duty, and a peer may
 // fail the connection over it. When permessage-deflate was negotiated, a
 // payload of at least the threshold is sent compressed, unless that does
-// not make it shorter.
+// not make it shorter or it is longer than the negotiated window.
 //
 // WriteMessage is safe to call concurrently with other writes, with
 // ReadMessage and with Close. It returns ErrClosed once a close frame has
@@ -14,7 +14,7 @@ func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 	if op != OpText && op != OpBinary {
 		return ErrInvalidOpcode
 	}
-	if c.dfl != nil && len(p) >= c.dfl.threshold {
+	if c.dfl != nil && c.dfl.compresses(len(p)) {
 		return c.writeCompressed(op, p)
 	}
 	c.wmu.Lock()
