@@ -1,11 +1,13 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -316,4 +318,69 @@ func (n idleNetConn) Read(p []byte) (int, error) {
 		n.f()
 	}
 	return n.Conn.Read(p)
+}
+
+// checkMsgs fails t unless got, the messages read before err, are want.
+func checkMsgs(t testing.TB, got, want []msg, err error) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d messages, want %d (error %v)", len(got), len(want), err)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("message %d = %v %.40q, want %v %.40q", i, got[i].op, got[i].p, want[i].op, want[i].p)
+		}
+	}
+}
+
+// checkPongs fails t unless the pong payloads got are want.
+func checkPongs(t testing.TB, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) || strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("pongs %q, want %q", got, want)
+	}
+}
+
+// engineFrames checks the frames an engine in role wrote, which must be
+// pongs and then at most one close frame, all final, without RSV bits and
+// masked only by a client; it returns the pongs' payloads and the close
+// frame's code (-1: none, 0: empty).
+func engineFrames(t testing.TB, role Role, frames []gotFrame) (pongs []string, sent int) {
+	t.Helper()
+	sent = -1
+	for _, f := range frames {
+		if f.masked != (role == RoleClient) || !f.fin || f.rsv != 0 {
+			t.Fatalf("engine wrote a frame with masked=%v fin=%v rsv=%#x", f.masked, f.fin, f.rsv)
+		}
+		if sent != -1 {
+			t.Fatalf("engine wrote a %v frame after its close frame", f.op)
+		}
+		switch f.op {
+		case OpPong:
+			pongs = append(pongs, string(f.payload))
+		case OpClose:
+			sent = f.code()
+			if len(f.payload) > 2 && sent != 1002 && sent != 1007 && sent != 1009 {
+				t.Errorf("echoed close frame carries a reason: %q", f.payload)
+			}
+		default:
+			t.Fatalf("engine wrote a %v frame", f.op)
+		}
+	}
+	return pongs, sent
+}
+
+// parseFrames decodes the frames of a recorded stream.
+func parseFrames(t testing.TB, stream []byte) []gotFrame {
+	t.Helper()
+	var out []gotFrame
+	r := bytes.NewReader(stream)
+	for r.Len() > 0 {
+		f, err := readFrame(r)
+		if err != nil {
+			t.Fatalf("engine wrote a broken frame: %v", err)
+		}
+		out = append(out, f)
+	}
+	return out
 }
