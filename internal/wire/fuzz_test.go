@@ -281,6 +281,16 @@ func FuzzReadFrame(f *testing.F) {
 	add(7, 0, txt(true, "bad \xed\xa0\x80 surrogate"))
 	add(0, 0, first(OpText, true, "x"), first(OpText, true, "y"))
 	add(0x81, 0, first(OpBinary, false, "frag"), cont(false, "men"), last(false, "ted"), fr{op: OpClose, mask: false}.bytes())
+	// Messages in tiny fragments, read in one piece or a few bytes at a
+	// time: valid, with bad UTF-8 in the middle of a run of fragments,
+	// with a ping among them, and past the bound on headers.
+	add(0, 0, fragmented(OpText, 0, true, []byte("héllo wörld, 世界 😀"), 1), cls(true, 1000, ""))
+	add(3, 0, fragmented(OpText, 0, true, []byte("héllo wörld, 世界 😀"), 2), cls(true, 1000, ""))
+	add(0x80, 0, fragmented(OpText, 0, false, []byte("abc\xe2\x82\x28def"), 1), cls(false, 1000, ""))
+	add(0, 0, fragmented(OpBinary, 0, true, []byte("0123456789abcdefghij0123456789"), 3)[:27], ping(true, "p"),
+		fragmented(OpBinary, 0, true, []byte("0123456789abcdefghij0123456789"), 3)[27:])
+	add(0, 0xffff, withEmpty(OpBinary, 0, true, []byte("x"), 11000))
+	add(0x80, 2000, fragmented(OpBinary, 0, false, bytes.Repeat([]byte("y"), 1500), 1))
 
 	f.Fuzz(func(t *testing.T, in []byte, mode uint8, limit uint16) {
 		role := RoleServer

@@ -177,30 +177,154 @@ func (c *Conn) startData() error {
 		c.u8 = utf8Accept
 		c.mhdr = 0
 	}
-	size := int64(c.mend - c.mstart)
-	if c.limit >= 0 && h.n > c.limit-size || h.n > math.MaxInt-size {
-		return c.fail(CloseTooBig, "message larger than the read limit")
-	}
-	// Headers are bounded by the read limit, or without one by the
-	// payload they carry, so that reading a message costs at most a
-	// constant times its size whatever its fragments: a stream of empty
-	// or tiny fragments cannot go on for ever.
-	c.mhdr += int64(h.hlen)
-	bound := c.limit
-	if bound < 0 {
-		bound = size + h.n
-	}
-	if c.mhdr > max(bound, headerAllowance) {
-		return c.fail(CloseTooBig, "message split into too many frames")
+	if reason := c.admit(int64(c.mend-c.mstart), h.n, h.hlen); reason != "" {
+		return c.fail(CloseTooBig, reason)
 	}
 	c.inFrame, c.frem, c.fpos = true, h.n, 0
 	return nil
 }
 
+// admit checks a data frame of the current message, of which size bytes
+// have arrived, with n payload bytes and a header of hlen bytes, against
+// the read limit and the bound on the message's header bytes, and counts
+// its header. It returns why the frame is refused, or "".
+//
+// Headers are bounded by the read limit, or without one by the payload
+// they carry, so that reading a message costs at most a constant times
+// its size whatever its fragments: a stream of empty or tiny fragments
+// cannot go on for ever.
+func (c *Conn) admit(size, n int64, hlen int) string {
+	if c.limit >= 0 && n > c.limit-size || n > math.MaxInt-size {
+		return "message larger than the read limit"
+	}
+	headers := c.mhdr + int64(hlen)
+	bound := c.limit
+	if bound < 0 {
+		bound = size + n
+	}
+	if headers > max(bound, headerAllowance) {
+		return "message split into too many frames"
+	}
+	c.mhdr = headers
+	return ""
+}
+
 // readPayload reads the rest of the current data frame's payload and
 // appends it to the message at rb[mend:], unmasked, checking text as it
-// goes.
+// goes; then the payloads of the short continuation frames that follow,
+// as long as their headers are already buffered, so that a message in
+// tiny fragments does not take the general path for each.
 func (c *Conn) readPayload() error {
+	for {
+		if err := c.readFramePayload(); err != nil {
+			return err
+		}
+		if c.hdr.fin {
+			return nil
+		}
+		if err := c.fragmentRun(); err != nil {
+			return err
+		}
+		if c.hdr.fin || !c.nextContinuation() {
+			return nil
+		}
+	}
+}
+
+// fragmentRun consumes the short continuation frames that are entirely
+// buffered after the current one, up to the message's final frame,
+// appending their payloads to the message; it stops, consuming nothing
+// more, at a frame of any other kind or one that admit refuses, which the
+// general path then reads. It does the work of readHeader, startData and
+// readFramePayload in one loop over local copies of the read state, and
+// checks text once for the whole run: a run ends within bytes already
+// read, so a bad byte still fails the connection before more are waited
+// for, and after the same frames.
+func (c *Conn) fragmentRun() error {
+	hlen, mask := 2, byte(0)
+	if c.role == RoleServer {
+		hlen, mask = 6, 0x80
+	}
+	rb := c.rb[:c.w]
+	r, mend, start := c.r, c.mend, c.mend
+	fin := false
+	for !fin && len(rb)-r >= hlen {
+		b0, b1 := rb[r], rb[r+1]
+		n := int(b1 & 0x7f)
+		if b0&0x7f != 0 || b1&0x80 != mask || n > 125 || len(rb)-r-hlen < n {
+			break
+		}
+		if c.admit(int64(mend-c.mstart), int64(n), hlen) != "" {
+			break
+		}
+		p, dst := rb[r+hlen:r+hlen+n], rb[mend:mend+n]
+		switch {
+		case mask == 0:
+			copy(dst, p)
+		case n < 16:
+			// Unmask while moving, byte by byte: cheaper than two
+			// calls for a few bytes. dst starts at or before p, so a
+			// forward copy is safe where they overlap.
+			key := binary.LittleEndian.Uint32(rb[r+2:])
+			for i, b := range p {
+				dst[i] = b ^ byte(key>>(8*(i&3)))
+			}
+		default:
+			copy(dst, p)
+			maskBytes(binary.LittleEndian.Uint32(rb[r+2:]), 0, dst)
+		}
+		fin = b0 != 0
+		r += hlen + n
+		mend += n
+	}
+	if r == c.r {
+		return nil
+	}
+	c.r, c.mend = r, mend
+	c.hdr = frameHeader{fin: fin, op: OpContinuation, hlen: hlen}
+	if c.msgOp == OpText && !c.compressed {
+		if c.u8 = utf8Step(c.u8, rb[start:mend]); c.u8 == utf8Reject {
+			return c.fail(CloseInvalidPayload, "text message is not valid UTF-8")
+		}
+	}
+	return nil
+}
+
+// nextContinuation consumes the header of the next frame and starts it,
+// if it is a continuation frame with a payload length in the header's
+// first two bytes, the whole header is buffered, and it passes the checks
+// of readHeader and startData. Otherwise it consumes nothing and reports
+// false, and the general path reads the frame.
+func (c *Conn) nextContinuation() bool {
+	hlen, mask := 2, byte(0)
+	if c.role == RoleServer {
+		hlen, mask = 6, 0x80
+	}
+	if c.w-c.r < hlen {
+		return false
+	}
+	b0, b1 := c.rb[c.r], c.rb[c.r+1]
+	// Continuation, no reserved bit, the expected mask bit, a 7-bit
+	// length.
+	if b0&0x7f != 0 || b1&0x80 != mask || b1&0x7f > 125 {
+		return false
+	}
+	n := int64(b1 & 0x7f)
+	if c.admit(int64(c.mend-c.mstart), n, hlen) != "" {
+		return false
+	}
+	h := &c.hdr
+	h.fin, h.rsv1, h.op, h.hlen, h.n = b0 != 0, false, OpContinuation, hlen, n
+	if h.masked = mask != 0; h.masked {
+		h.key = binary.LittleEndian.Uint32(c.rb[c.r+2:])
+	}
+	c.r += hlen
+	c.frem, c.fpos = n, 0
+	return true
+}
+
+// readFramePayload reads the rest of the current data frame's payload.
+func (c *Conn) readFramePayload() error {
 	for c.frem > 0 {
 		if c.r == c.w {
 			want := int(min(c.frem, math.MaxInt32))
