@@ -17,9 +17,10 @@ import (
 // rest of the message. A compressed message (permessage-deflate) is
 // decompressed once complete and checked as it comes out of the
 // decompressor; data that does not decompress fails the connection with
-// CloseInvalidPayload too. A peer that breaks the protocol or exceeds the
-// read limit gets a close frame with the matching code and ReadMessage
-// returns a *ProtocolError.
+// CloseInvalidPayload too. A peer that breaks the protocol, exceeds the
+// read limit or splits a message into more frames than the read limit
+// allows (see Config.ReadLimit) gets a close frame with the matching code
+// and ReadMessage returns a *ProtocolError.
 //
 // The payload is valid only until the next call to ReadMessage, which
 // recycles its buffer; copy it to keep it. Only one goroutine may call
