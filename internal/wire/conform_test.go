@@ -331,14 +331,7 @@ func runConfCase(t *testing.T, tr transport, role Role, tc confCase) {
 			got = append(got, msg{op, string(p)})
 		}
 	})
-	if len(got) != len(tc.msgs) {
-		t.Fatalf("got %d messages, want %d (err %v)", len(got), len(tc.msgs), err)
-	}
-	for i := range got {
-		if got[i] != tc.msgs[i] {
-			t.Errorf("message %d = %v %.40q, want %v %.40q", i, got[i].op, got[i].p, tc.msgs[i].op, tc.msgs[i].p)
-		}
-	}
+	checkMsgs(t, got, tc.msgs, err)
 	switch {
 	case tc.proto != 0:
 		if code := asProtocol(err); code != tc.proto {
@@ -359,33 +352,11 @@ func runConfCase(t *testing.T, tr transport, role Role, tc confCase) {
 	}
 	var sent []gotFrame
 	within(t, 10*time.Second, "collecting frames", func() { sent = drainFrames(frames) })
-	var pongs []string
-	closeCode := -1
-	for _, f := range sent {
-		if !f.fin || f.rsv != 0 {
-			t.Errorf("engine sent a frame with fin=%v rsv=%#x", f.fin, f.rsv)
-		}
-		if f.masked != (role == RoleClient) {
-			t.Errorf("engine in role %s sent a frame with masked=%v", roleName(role), f.masked)
-		}
-		switch f.op {
-		case OpPong:
-			pongs = append(pongs, string(f.payload))
-		case OpClose:
-			closeCode = f.code()
-			if len(f.payload) > 2 && closeCode != 1002 && closeCode != 1007 && closeCode != 1009 {
-				t.Errorf("echoed close frame carries a reason: %q", f.payload)
-			}
-		default:
-			t.Errorf("engine sent an unexpected %v frame", f.op)
-		}
-	}
+	pongs, closeCode := engineFrames(t, role, sent)
 	if closeCode != tc.sent {
 		t.Errorf("engine sent close code %d, want %d (-1: none, 0: empty)", closeCode, tc.sent)
 	}
-	if strings.Join(pongs, "|") != strings.Join(tc.pongs, "|") || len(pongs) != len(tc.pongs) {
-		t.Errorf("pongs %q, want %q", pongs, tc.pongs)
-	}
+	checkPongs(t, pongs, tc.pongs)
 	if err := c.WriteMessage(OpText, []byte("late")); !errors.Is(err, ErrClosed) {
 		t.Errorf("WriteMessage after the end = %v, want ErrClosed", err)
 	}

@@ -526,10 +526,8 @@ func TestIdleHoldsNoBuffer(t *testing.T) {
 			var mu sync.Mutex
 			waits, held := 0, 0
 			idle := make(chan struct{}, 100)
-			testHookIdle = func(hc *Conn) {
-				if hc != c {
-					return
-				}
+			watchIdle(c, func() {
+				hc := c
 				mu.Lock()
 				defer mu.Unlock()
 				waits++
@@ -540,8 +538,7 @@ func TestIdleHoldsNoBuffer(t *testing.T) {
 				case idle <- struct{}{}:
 				default:
 				}
-			}
-			defer func() { testHookIdle = nil }()
+			})
 			go func() {
 				for i := range 20 {
 					// Each batch goes out once the reader waits, so

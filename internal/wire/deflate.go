@@ -16,7 +16,7 @@ import (
 // depending on the level) and a connection keeps none. Decompressors
 // (about 40 KB each) are pooled the same way: a connection whose peer
 // compresses without context takeover keeps no compression state beyond
-// a 64-byte record of the agreement. When the peer may compress with
+// a record of the agreement of under 100 bytes. When the peer may compress with
 // context takeover, the connection also keeps the peer's last
 // 2^PeerWindowBits decompressed bytes (at most 32 KiB, allocated with the
 // first compressed message) and hands them to a pooled decompressor as
@@ -62,6 +62,18 @@ type DeflateConfig struct {
 	// clamped. A peer that cannot be held to a bound below 15 is asked not
 	// to take context over.
 	MaxWindowBits int
+	// CompressWindowBits, for a client, is the window it offers to
+	// compress with (client_max_window_bits), from 8 (256 bytes) to 15
+	// (32 KiB). Zero means 15; values out of range are clamped. The
+	// client always offers client_max_window_bits, so that a server may
+	// set a smaller window still. compress/flate always compresses with a
+	// 32 KiB window, but a message no longer than the window, compressed
+	// on its own, cannot refer further back than the window: so with a
+	// window below 15 bits, messages longer than the window are sent
+	// uncompressed. A server ignores CompressWindowBits: it compresses
+	// within whatever window the client asks for with
+	// server_max_window_bits, the same way.
+	CompressWindowBits int
 }
 
 // Deflate holds the permessage-deflate parameters negotiated for one
@@ -78,6 +90,11 @@ type Deflate struct {
 	// PeerWindowBits is the base-2 logarithm of the peer's window, from 8
 	// to 15; zero means 15.
 	PeerWindowBits int
+	// WindowBits is the base-2 logarithm of the window this end may
+	// compress with, from 8 to 15; zero means 15. Below 15, messages
+	// longer than 2^WindowBits bytes are sent uncompressed (see
+	// DeflateConfig.CompressWindowBits).
+	WindowBits int
 }
 
 // windowBits returns the window size exponent that bits stands for.
@@ -106,6 +123,7 @@ const opCompressed Opcode = 0x40
 type deflateState struct {
 	level     int // flate level, resolved
 	threshold int // payloads shorter are sent uncompressed
+	maxSize   int // payloads longer are sent uncompressed: the window
 	takeover  bool
 	winSize   int     // bytes of the peer's output kept when takeover
 	window    []byte  // the peer's last decompressed bytes, up to winSize
@@ -120,12 +138,27 @@ func newDeflateState(d *Deflate) *deflateState {
 	case s.threshold < 0:
 		s.threshold = 0
 	}
+	// compress/flate's window is 32 KiB, all that 15 bits allow. A
+	// smaller one can only be kept by compressing no message longer than
+	// it: each is compressed on its own, so that no back-reference can
+	// reach further than its start.
+	s.maxSize = math.MaxInt
+	if bits := windowBits(d.WindowBits); bits < 15 {
+		s.maxSize = 1 << bits
+	}
 	if s.takeover {
 		// zlib silently widens a window of 2^8 bytes to 2^9 (RFC 7692
 		// section 7.1.2.2), so never keep less than 512 bytes.
 		s.winSize = 1 << max(windowBits(d.PeerWindowBits), 9)
 	}
 	return s
+}
+
+// compresses reports whether a payload of n bytes is sent compressed, if
+// compressing makes it shorter: it is neither below the threshold nor
+// longer than the window.
+func (s *deflateState) compresses(n int) bool {
+	return n >= s.threshold && n <= s.maxSize
 }
 
 // remember appends p to the peer's window, keeping its last winSize bytes.
@@ -388,20 +421,20 @@ func (c *Conn) inflateMessage() (Opcode, []byte, error) {
 	switch {
 	case tooBig:
 		putBuf(bp)
-		return c.fail(CloseTooBig, "message larger than the read limit")
+		return 0, nil, c.fail(CloseTooBig, "message larger than the read limit")
 	case c.u8 == utf8Reject:
 		putBuf(bp)
-		return c.fail(CloseInvalidPayload, "text message is not valid UTF-8")
+		return 0, nil, c.fail(CloseInvalidPayload, "text message is not valid UTF-8")
 	case err != io.EOF:
 		// Data that does not decompress is, like bad UTF-8, payload
 		// that does not match its type: 1007, which is also what other
 		// implementations and test suites expect, rather than the 1002
 		// of a framing error.
 		putBuf(bp)
-		return c.fail(CloseInvalidPayload, "compressed message is not valid deflate data")
+		return 0, nil, c.fail(CloseInvalidPayload, "compressed message is not valid deflate data")
 	case c.msgOp == OpText && c.u8 != utf8Accept:
 		putBuf(bp)
-		return c.fail(CloseInvalidPayload, "text message ends inside a UTF-8 sequence")
+		return 0, nil, c.fail(CloseInvalidPayload, "text message ends inside a UTF-8 sequence")
 	}
 	if d.takeover {
 		d.remember(out[:n])

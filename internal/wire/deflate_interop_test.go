@@ -4,9 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -411,6 +416,194 @@ func TestDeflateInteropCoder(t *testing.T) {
 			}
 			srv.Close()
 			wg.Wait()
+		}
+	})
+}
+
+// pythonPeer is a WebSocket peer written with the websockets package of
+// Python (as packaged by Debian), which compresses and decompresses with
+// zlib using the window sizes negotiated: a message of ours compressed with
+// references further back than the window it asked for fails to inflate
+// there. As a client (argv: client URL server_bits client_bits) it sends
+// messages of sizes around 2^bits and checks their echoes; as a server
+// (argv: server - server_bits client_bits) it prints its port and echoes
+// the messages of one connection. A bits argument of 0 leaves the
+// parameter out.
+const pythonPeer = `
+import asyncio, random, sys
+import websockets
+from websockets.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory)
+
+mode, url, sbits, cbits = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+
+def payloads():
+    # Text repeating a block longer than any small window, so that a
+    # compressor with a 32 KiB window refers further back than 2^bits.
+    rng = random.Random(1)
+    block = "".join(rng.choice("abcdefghij klmnop") for _ in range(700))
+    text = block * 200
+    for bits in (sbits or 15, cbits or 15):
+        for n in (100, (1 << bits) - 1, 1 << bits, (1 << bits) + 1, 3000, 40000):
+            yield text[:n]
+    yield text[:100000].encode()
+
+async def client():
+    ext = ClientPerMessageDeflateFactory(
+        server_max_window_bits=sbits or None,
+        client_max_window_bits=cbits or True)
+    async with websockets.connect(url, extensions=[ext], compression=None, max_size=None) as ws:
+        for p in payloads():
+            await ws.send(p)
+            if await ws.recv() != p:
+                sys.exit("echo differs for a message of %d bytes" % len(p))
+
+async def echo(ws, path=None):
+    try:
+        async for m in ws:
+            await ws.send(m)
+    finally:
+        done.set_result(None)
+
+async def server():
+    global done
+    done = asyncio.get_running_loop().create_future()
+    ext = ServerPerMessageDeflateFactory(
+        server_max_window_bits=sbits or None,
+        client_max_window_bits=cbits or None)
+    async with websockets.serve(echo, "127.0.0.1", 0, extensions=[ext], compression=None, max_size=None) as srv:
+        print(srv.sockets[0].getsockname()[1], flush=True)
+        await done
+
+asyncio.run(client() if mode == "client" else server())
+`
+
+// pythonWebsockets returns a Python interpreter that has the websockets
+// package, or skips the test.
+func pythonWebsockets(t *testing.T) string {
+	t.Helper()
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(py, "-c", "import websockets").Run() == nil {
+			return py
+		}
+	}
+	t.Skip("no python3 with the websockets package (Debian's python3-websockets)")
+	return ""
+}
+
+// checkWindow fails unless the frames the tap recorded as written that
+// are compressed hold at most 2^bits bytes once inflated (for bits below
+// 15: compress/flate's window is 15 bits), and unless there are some.
+func checkWindow(t *testing.T, tap *tapConn, bits int) {
+	t.Helper()
+	tap.mu.Lock()
+	out := bytes.NewReader(tap.out.Bytes())
+	tap.mu.Unlock()
+	compressed := 0
+	for out.Len() > 0 {
+		f, err := readFrame(out)
+		if err != nil {
+			t.Fatalf("recorded stream: %v", err)
+		}
+		if f.rsv != 0x40 {
+			continue
+		}
+		p, err := inflateMsg(f.payload)
+		if err != nil {
+			t.Fatalf("written frame does not inflate: %v", err)
+		}
+		if bits < 15 && len(p) > 1<<bits {
+			t.Errorf("a %d-byte message went compressed with a window of %d bytes", len(p), 1<<bits)
+		}
+		compressed++
+	}
+	if compressed == 0 {
+		t.Error("nothing went compressed")
+	}
+}
+
+// TestDeflateInteropPython exchanges messages with Python's websockets
+// (zlib) in both roles with every small window: the peer inflates what we
+// send with the window it asked for, and we send longer messages
+// uncompressed.
+func TestDeflateInteropPython(t *testing.T) {
+	py := pythonWebsockets(t)
+	script := filepath.Join(t.TempDir(), "peer.py")
+	if err := os.WriteFile(script, []byte(pythonPeer), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, args ...string) *exec.Cmd {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		t.Cleanup(cancel)
+		cmd := exec.CommandContext(ctx, py, append([]string{script}, args...)...)
+		cmd.Stderr = &strings.Builder{}
+		return cmd
+	}
+	t.Run("our server", func(t *testing.T) {
+		for bits := 9; bits <= 15; bits++ {
+			for _, cbits := range []int{0, bits} {
+				name := "server_max_window_bits=" + strconv.Itoa(bits) + "/client_max_window_bits=" + strconv.Itoa(cbits)
+				t.Run(name, func(t *testing.T) {
+					url, done := wireServer(t, &DeflateConfig{})
+					cmd := run(t, "client", url, strconv.Itoa(bits), strconv.Itoa(cbits))
+					if out, err := cmd.Output(); err != nil {
+						t.Fatalf("python client: %v: %s%s", err, out, cmd.Stderr)
+					}
+					s := <-done
+					if s.err != nil {
+						t.Fatal(s.err)
+					}
+					if s.deflate == nil || windowBits(s.deflate.WindowBits) != bits {
+						t.Fatalf("negotiated %+v, want a %d-bit window", s.deflate, bits)
+					}
+					checkWindow(t, s.tap, bits)
+				})
+			}
+		}
+	})
+	t.Run("our client", func(t *testing.T) {
+		for bits := 9; bits <= 15; bits++ {
+			for _, cfg := range []*DeflateConfig{{}, {ContextTakeover: true, MaxWindowBits: bits}, {CompressWindowBits: bits}} {
+				name := "client_max_window_bits=" + strconv.Itoa(bits) + "/" + strings.Trim(fmt.Sprintf("%+v", *cfg), "{}")
+				t.Run(name, func(t *testing.T) {
+					cmd := run(t, "server", "-", strconv.Itoa(bits), strconv.Itoa(bits))
+					stdout, err := cmd.StdoutPipe()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := cmd.Start(); err != nil {
+						t.Fatal(err)
+					}
+					defer func() {
+						// After a failure: Wait below has not run.
+						cmd.Process.Kill()
+						cmd.Wait()
+					}()
+					port, err := bufio.NewReader(stdout).ReadString('\n')
+					if err != nil {
+						t.Fatalf("python server: %v: %s", err, cmd.Stderr)
+					}
+					c, d, tap := wireDial(t, "ws://127.0.0.1:"+strings.TrimSpace(port)+"/", cfg)
+					if d == nil || windowBits(d.WindowBits) != bits {
+						t.Fatalf("negotiated %+v, want a %d-bit window of our own", d, bits)
+					}
+					if cfg.ContextTakeover && (!d.PeerContextTakeover || d.PeerWindowBits != bits) {
+						t.Fatalf("negotiated %+v, want the server to keep a %d-bit context", d, bits)
+					}
+					var msgs []interopMsg
+					for _, n := range []int{100, 1<<bits - 1, 1 << bits, 1<<bits + 1, 3000, 40000} {
+						msgs = append(msgs, interopMsg{true, []byte(sentence(uint64(n), n))})
+					}
+					exchangeWire(t, c, msgs)
+					if _, err := c.Close(CloseNormal, ""); err != nil {
+						t.Fatal(err)
+					}
+					if err := cmd.Wait(); err != nil {
+						t.Fatalf("python server: %v: %s", err, cmd.Stderr)
+					}
+					checkWindow(t, tap, bits)
+				})
+			}
 		}
 	})
 }

@@ -625,10 +625,8 @@ func TestDeflateIdleHoldsNoBuffer(t *testing.T) {
 			var mu sync.Mutex
 			waits, held := 0, 0
 			idle := make(chan struct{}, 100)
-			testHookIdle = func(hc *Conn) {
-				if hc != c {
-					return
-				}
+			watchIdle(c, func() {
+				hc := c
 				mu.Lock()
 				defer mu.Unlock()
 				waits++
@@ -639,8 +637,7 @@ func TestDeflateIdleHoldsNoBuffer(t *testing.T) {
 				case idle <- struct{}{}:
 				default:
 				}
-			}
-			defer func() { testHookIdle = nil }()
+			})
 			d := newPeerDeflater()
 			go func() {
 				for i := range 10 {
@@ -808,40 +805,9 @@ func FuzzReadDeflate(f *testing.F) {
 			readLimit = DefaultReadLimit
 		}
 		m := role == RoleServer
-		var in []byte
-		for i, p := range [][]byte{a, b} {
-			if frag == 0 || len(p) <= frag {
-				in = append(in, zfr(ops[i], m, p)...)
-				continue
-			}
-			for off := 0; off < len(p); off += frag {
-				op := OpContinuation
-				var rsv byte
-				if off == 0 {
-					op, rsv = ops[i], 0x40
-				}
-				end := min(off+frag, len(p))
-				in = append(in, fr{op: op, rsv: rsv, notFin: end < len(p), mask: m, payload: p[off:end]}.bytes()...)
-			}
-		}
-		in = append(in, cls(m, 1000, "")...)
-
+		in := append(compressedStream(m, frag, ops, a, b), cls(m, 1000, "")...)
 		// What must come out.
-		var want []msg
-		wantCode := 0 // protocol error code; 0: the peer's close 1000
-		var dict []byte
-		for i, p := range [][]byte{a, b} {
-			out, code := refInflate(p, dict, ops[i] == OpText, readLimit)
-			if code != 0 {
-				wantCode = code
-				break
-			}
-			want = append(want, msg{ops[i], string(out)})
-			if takeover {
-				dict = append(dict, out...)
-				dict = dict[max(0, len(dict)-1<<15):]
-			}
-		}
+		want, wantCode := refInflateAll(ops, takeover, readLimit, a, b)
 
 		fc := &fuzzConn{in: in}
 		c := NewConn(fc, Config{Role: role, ReadLimit: readLimit, Deflate: &Deflate{PeerContextTakeover: takeover}})
@@ -862,14 +828,7 @@ func FuzzReadDeflate(f *testing.F) {
 				t.Fatal("more than two messages")
 			}
 		}
-		if len(got) != len(want) {
-			t.Fatalf("%d messages, want %d (error %v, want code %d)", len(got), len(want), err, wantCode)
-		}
-		for i := range got {
-			if got[i] != want[i] {
-				t.Fatalf("message %d = %v %.40q, want %v %.40q", i, got[i].op, got[i].p, want[i].op, want[i].p)
-			}
-		}
+		checkMsgs(t, got, want, err)
 		code := asProtocol(err)
 		switch wantCode {
 		case 0:
@@ -885,6 +844,48 @@ func FuzzReadDeflate(f *testing.F) {
 			t.Fatalf("close code %d", code)
 		}
 	})
+}
+
+// compressedStream returns the frames of the compressed messages ps of
+// types ops, each cut in fragments of frag bytes (0: not cut).
+func compressedStream(m bool, frag int, ops [2]Opcode, ps ...[]byte) []byte {
+	var in []byte
+	for i, p := range ps {
+		if frag == 0 || len(p) <= frag {
+			in = append(in, zfr(ops[i], m, p)...)
+			continue
+		}
+		for off := 0; off < len(p); off += frag {
+			op := OpContinuation
+			var rsv byte
+			if off == 0 {
+				op, rsv = ops[i], 0x40
+			}
+			end := min(off+frag, len(p))
+			in = append(in, fr{op: op, rsv: rsv, notFin: end < len(p), mask: m, payload: p[off:end]}.bytes()...)
+		}
+	}
+	return in
+}
+
+// refInflateAll returns the messages that reading the compressed
+// messages ps of types ops yields, and the protocol error code reading
+// ends with (0: none).
+func refInflateAll(ops [2]Opcode, takeover bool, limit int64, ps ...[]byte) ([]msg, int) {
+	var want []msg
+	var dict []byte
+	for i, p := range ps {
+		out, code := refInflate(p, dict, ops[i] == OpText, limit)
+		if code != 0 {
+			return want, code
+		}
+		want = append(want, msg{ops[i], string(out)})
+		if takeover {
+			dict = append(dict, out...)
+			dict = dict[max(0, len(dict)-1<<15):]
+		}
+	}
+	return want, 0
 }
 
 // refInflate decompresses a message with compress/flate read directly,

@@ -219,14 +219,21 @@ func parseWindowBits(v string) (int, bool) {
 // without compression.
 //
 // The client's offers are considered in its order of preference, and the
-// first one the server can honour is accepted. Offers that are malformed
-// (a grammar error, an unknown or repeated parameter, a bad value) or that
-// cannot be honoured (server_max_window_bits below 15, since compress/flate
-// always uses a 32 KiB window) are skipped: extensions never fail a
-// handshake. Other extensions are ignored.
+// first one the server can honour is accepted, except that one that leaves
+// the server's window whole is preferred to one that bounds it, since a
+// bound makes longer messages go uncompressed (see below) and this server
+// never keeps context between messages, which is what a bound on its
+// window is for. Offers that are malformed
+// (a grammar error, an unknown or repeated parameter, a bad value) are
+// skipped: extensions never fail a handshake. Other extensions are
+// ignored.
 //
 // The server always compresses without context takeover, so its answer
-// always carries server_no_context_takeover. It also answers
+// always carries server_no_context_takeover. It accepts any
+// server_max_window_bits, from 8 to 15, and echoes it: compress/flate
+// always uses a 32 KiB window, but a message compressed on its own cannot
+// refer further back than its own length, so the server keeps a smaller
+// window by sending messages longer than it uncompressed. It also answers
 // client_no_context_takeover, unless cfg.ContextTakeover allows the client
 // to keep its context and the client did not say it would not; even then,
 // a client whose window cannot be bounded by cfg.MaxWindowBits (it did not
@@ -235,15 +242,24 @@ func NegotiateDeflate(h http.Header, cfg *DeflateConfig) (*Deflate, string) {
 	if cfg == nil {
 		return nil, ""
 	}
+	var (
+		first     *Deflate
+		firstResp string
+	)
 	for _, e := range parseExtensions(h) {
 		if e.bad || !strings.EqualFold(e.name, deflateName) {
 			continue
 		}
-		if d, resp, ok := acceptDeflateOffer(e.params, cfg); ok {
+		d, resp, ok := acceptDeflateOffer(e.params, cfg)
+		switch {
+		case !ok:
+		case windowBits(d.WindowBits) == 15:
 			return d, resp
+		case first == nil:
+			first, firstResp = d, resp
 		}
 	}
-	return nil, ""
+	return first, firstResp
 }
 
 // acceptDeflateOffer returns the parameters and the answer for one
@@ -252,8 +268,8 @@ func acceptDeflateOffer(params []extParam, cfg *DeflateConfig) (*Deflate, string
 	var (
 		seen              [4]bool
 		clientNoContext   bool
-		serverBitsOffered bool
 		clientBitsOffered bool
+		serverBits        int // 0: not offered
 		clientBits        = 15
 	)
 	for _, p := range params {
@@ -273,12 +289,11 @@ func acceptDeflateOffer(params []extParam, cfg *DeflateConfig) (*Deflate, string
 		case paramServerMaxWindow:
 			k = 2
 			bits, ok := parseWindowBits(p.value)
-			if !ok || bits < 15 {
-				// A value is required; a window below 32 KiB is one
-				// compress/flate cannot produce.
+			if !ok {
+				// A value is required.
 				return nil, "", false
 			}
-			serverBitsOffered = true
+			serverBits = bits
 		case paramClientMaxWindow:
 			k = 3
 			clientBitsOffered = true
@@ -298,12 +313,13 @@ func acceptDeflateOffer(params []extParam, cfg *DeflateConfig) (*Deflate, string
 		seen[k] = true
 	}
 
-	d := &Deflate{Level: cfg.Level, Threshold: cfg.Threshold}
+	d := &Deflate{Level: cfg.Level, Threshold: cfg.Threshold, WindowBits: serverBits}
 	resp := deflateName + "; " + paramServerNoContext
-	if serverBitsOffered {
+	if serverBits != 0 {
 		// Accepting the parameter means echoing it with a value no
-		// larger than the offer's (RFC 7692 section 7.1.2.1).
-		resp += "; " + paramServerMaxWindow + "=15"
+		// larger than the offer's (RFC 7692 section 7.1.2.1). Below
+		// 15, messages longer than the window go uncompressed.
+		resp += "; " + paramServerMaxWindow + "=" + strconv.Itoa(serverBits)
 	}
 	bound := windowBits(cfg.MaxWindowBits)
 	switch {
@@ -328,24 +344,30 @@ func acceptDeflateOffer(params []extParam, cfg *DeflateConfig) (*Deflate, string
 // nil.
 //
 // The client always compresses without context takeover and says so. It
-// asks the server for server_no_context_takeover unless cfg.ContextTakeover
-// is set; then, with cfg.MaxWindowBits below 15, it offers first a bounded
-// server window and then, for servers that cannot shrink their window, no
-// server context takeover. It never offers client_max_window_bits, since
-// compress/flate cannot compress with a smaller window.
+// offers client_max_window_bits, with cfg.CompressWindowBits as its value
+// when that is below 15, so that the server may bound the client's window:
+// the client keeps any window by sending messages longer than it
+// uncompressed. It asks the server for server_no_context_takeover unless
+// cfg.ContextTakeover is set; then, with cfg.MaxWindowBits below 15, it
+// offers first a bounded server window and then, for servers that cannot
+// shrink their window, no server context takeover.
 func OfferDeflate(cfg *DeflateConfig) string {
 	if cfg == nil {
 		return ""
 	}
-	noContext := deflateName + "; " + paramClientNoContext + "; " + paramServerNoContext
+	own := deflateName + "; " + paramClientNoContext + "; " + paramClientMaxWindow
+	if bits := windowBits(cfg.CompressWindowBits); bits < 15 {
+		own += "=" + strconv.Itoa(bits)
+	}
+	noContext := own + "; " + paramServerNoContext
 	if !cfg.ContextTakeover {
 		return noContext
 	}
 	bits := windowBits(cfg.MaxWindowBits)
 	if bits == 15 {
-		return deflateName + "; " + paramClientNoContext
+		return own
 	}
-	return deflateName + "; " + paramClientNoContext + "; " + paramServerMaxWindow + "=" + strconv.Itoa(bits) + ", " + noContext
+	return own + "; " + paramServerMaxWindow + "=" + strconv.Itoa(bits) + ", " + noContext
 }
 
 // CheckExtensions validates the Sec-WebSocket-Extensions of a server's
@@ -357,9 +379,11 @@ func OfferDeflate(cfg *DeflateConfig) string {
 // It fails with a *HandshakeError, whose Status is the response's status
 // code, if the server selected an extension that was not offered, selected
 // permessage-deflate twice, or answered with a malformed header, an unknown
-// or repeated parameter, a bad value, client_max_window_bits (never
-// offered), or context takeover on its side or a window that the offer
-// excluded.
+// or repeated parameter, a bad value, a client_max_window_bits larger
+// than the offer's, or context takeover on its side or a window that the
+// offer excluded. A server window below 15 bits is fine otherwise: any
+// window up to 32 KiB decompresses. A client window below 15 bits, the
+// offer's or the server's, has messages longer than it sent uncompressed.
 func CheckExtensions(resp *http.Response, offer *DeflateConfig) (*Deflate, error) {
 	fail := func(reason string) (*Deflate, error) {
 		return nil, &HandshakeError{Status: resp.StatusCode, Reason: reason}
@@ -381,9 +405,10 @@ func CheckExtensions(resp *http.Response, offer *DeflateConfig) (*Deflate, error
 		return fail("malformed Sec-WebSocket-Extensions header")
 	}
 	var (
-		seen            [3]bool
+		seen            [4]bool
 		serverNoContext bool
 		serverBits      = 15
+		clientBits      = windowBits(offer.CompressWindowBits)
 	)
 	for _, p := range e.params {
 		var k int
@@ -407,7 +432,15 @@ func CheckExtensions(resp *http.Response, offer *DeflateConfig) (*Deflate, error
 			}
 			serverBits = bits
 		case paramClientMaxWindow:
-			return fail("the server sent client_max_window_bits, which was not offered")
+			k = 3
+			bits, ok := parseWindowBits(p.value)
+			if !ok {
+				return fail("permessage-deflate parameter " + p.name + " with a bad value")
+			}
+			if bits > clientBits {
+				return fail("the server's client_max_window_bits is larger than the offer's")
+			}
+			clientBits = bits
 		default:
 			return fail("unknown permessage-deflate parameter " + strconv.Quote(p.name))
 		}
@@ -416,7 +449,7 @@ func CheckExtensions(resp *http.Response, offer *DeflateConfig) (*Deflate, error
 		}
 		seen[k] = true
 	}
-	d := &Deflate{Level: offer.Level, Threshold: offer.Threshold}
+	d := &Deflate{Level: offer.Level, Threshold: offer.Threshold, WindowBits: clientBits}
 	if !serverNoContext {
 		if !offer.ContextTakeover {
 			return fail("the server kept context takeover, which the offer excluded")

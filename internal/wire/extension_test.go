@@ -128,8 +128,11 @@ func TestNegotiateDeflate(t *testing.T) {
 			withContext + "; server_max_window_bits=15; client_no_context_takeover", &Deflate{}},
 		{"quoted value", &DeflateConfig{}, []string{`permessage-deflate; server_max_window_bits="15"`},
 			withContext + "; server_max_window_bits=15; client_no_context_takeover", &Deflate{}},
-		{"server window below 15 skipped", &DeflateConfig{}, []string{"permessage-deflate; server_max_window_bits=10, permessage-deflate"}, noContext, &Deflate{}},
-		{"only offer cannot be honoured", &DeflateConfig{}, []string{"permessage-deflate; server_max_window_bits=14"}, "", nil},
+		{"server window below 15", &DeflateConfig{}, []string{"permessage-deflate; server_max_window_bits=10"},
+			withContext + "; server_max_window_bits=10; client_no_context_takeover", &Deflate{WindowBits: 10}},
+		{"server window below 15, or none", &DeflateConfig{}, []string{"permessage-deflate; server_max_window_bits=10, permessage-deflate"}, noContext, &Deflate{}},
+		{"server window 14", &DeflateConfig{}, []string{"permessage-deflate; server_max_window_bits=14"},
+			withContext + "; server_max_window_bits=14; client_no_context_takeover", &Deflate{WindowBits: 14}},
 		{"server window without value skipped", &DeflateConfig{}, []string{"permessage-deflate; server_max_window_bits", "permessage-deflate"}, noContext, &Deflate{}},
 		{"bad values skipped", &DeflateConfig{}, []string{"permessage-deflate; client_max_window_bits=16", "permessage-deflate; client_max_window_bits=7",
 			"permessage-deflate; client_max_window_bits=010", "permessage-deflate; server_max_window_bits=x", "permessage-deflate; client_no_context_takeover=1",
@@ -138,7 +141,7 @@ func TestNegotiateDeflate(t *testing.T) {
 			noContext, &Deflate{}},
 		{"unknown parameter skipped", &DeflateConfig{}, []string{"permessage-deflate; mystery, permessage-deflate"}, noContext, &Deflate{}},
 		{"malformed offer skipped", &DeflateConfig{}, []string{"permessage-deflate; =, permessage-deflate"}, noContext, &Deflate{}},
-		{"every offer bad", &DeflateConfig{}, []string{"permessage-deflate; a", "permessage-deflate; server_max_window_bits=8"}, "", nil},
+		{"every offer bad", &DeflateConfig{}, []string{"permessage-deflate; a", "permessage-deflate; server_max_window_bits=7"}, "", nil},
 		{"takeover allowed", takeover, []string{"permessage-deflate"}, withContext, &Deflate{PeerContextTakeover: true, PeerWindowBits: 15}},
 		{"takeover declined by the client", takeover, []string{"permessage-deflate; client_no_context_takeover"}, noContext, &Deflate{}},
 		{"takeover with the client's window", takeover, []string{"permessage-deflate; client_max_window_bits=11"},
@@ -150,7 +153,11 @@ func TestNegotiateDeflate(t *testing.T) {
 		{"bounded window, smaller offer", takeover10, []string{"permessage-deflate; client_max_window_bits=9"},
 			withContext + "; client_max_window_bits=9", &Deflate{PeerContextTakeover: true, PeerWindowBits: 9}},
 		{"bound that cannot be told", takeover10, []string{"permessage-deflate"}, noContext, &Deflate{}},
-		{"first acceptable offer wins", takeover, []string{"permessage-deflate; server_max_window_bits=9; client_max_window_bits=9", "permessage-deflate; client_max_window_bits=12, permessage-deflate"},
+		{"unbounded server window preferred", &DeflateConfig{}, []string{"permessage-deflate; server_max_window_bits=10, permessage-deflate; server_max_window_bits=15, permessage-deflate"},
+			withContext + "; server_max_window_bits=15; client_no_context_takeover", &Deflate{WindowBits: 15}},
+		{"first bounded window when all are", &DeflateConfig{}, []string{"permessage-deflate; server_max_window_bits=7, permessage-deflate; server_max_window_bits=12, permessage-deflate; server_max_window_bits=9"},
+			withContext + "; server_max_window_bits=12; client_no_context_takeover", &Deflate{WindowBits: 12}},
+		{"first acceptable offer wins", takeover, []string{"permessage-deflate; server_max_window_bits=7; client_max_window_bits=9", "permessage-deflate; client_max_window_bits=12, permessage-deflate"},
 			withContext + "; client_max_window_bits=12", &Deflate{PeerContextTakeover: true, PeerWindowBits: 12}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,7 +171,8 @@ func TestNegotiateDeflate(t *testing.T) {
 			if d == nil {
 				return
 			}
-			if d.PeerContextTakeover != tc.peer.PeerContextTakeover || d.PeerContextTakeover && d.PeerWindowBits != tc.peer.PeerWindowBits {
+			if d.PeerContextTakeover != tc.peer.PeerContextTakeover || d.PeerContextTakeover && d.PeerWindowBits != tc.peer.PeerWindowBits ||
+				windowBits(d.WindowBits) != windowBits(tc.peer.WindowBits) {
 				t.Errorf("parameters %+v, want %+v", d, tc.peer)
 			}
 			if d.Level != tc.cfg.Level || d.Threshold != tc.cfg.Threshold {
@@ -180,14 +188,19 @@ func TestOfferDeflate(t *testing.T) {
 		want string
 	}{
 		{nil, ""},
-		{&DeflateConfig{}, "permessage-deflate; client_no_context_takeover; server_no_context_takeover"},
-		{&DeflateConfig{MaxWindowBits: 9}, "permessage-deflate; client_no_context_takeover; server_no_context_takeover"},
-		{&DeflateConfig{ContextTakeover: true}, "permessage-deflate; client_no_context_takeover"},
-		{&DeflateConfig{ContextTakeover: true, MaxWindowBits: 15}, "permessage-deflate; client_no_context_takeover"},
+		{&DeflateConfig{}, "permessage-deflate; client_no_context_takeover; client_max_window_bits; server_no_context_takeover"},
+		{&DeflateConfig{MaxWindowBits: 9}, "permessage-deflate; client_no_context_takeover; client_max_window_bits; server_no_context_takeover"},
+		{&DeflateConfig{ContextTakeover: true}, "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+		{&DeflateConfig{ContextTakeover: true, MaxWindowBits: 15}, "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
 		{&DeflateConfig{ContextTakeover: true, MaxWindowBits: 10},
-			"permessage-deflate; client_no_context_takeover; server_max_window_bits=10, permessage-deflate; client_no_context_takeover; server_no_context_takeover"},
+			"permessage-deflate; client_no_context_takeover; client_max_window_bits; server_max_window_bits=10, permessage-deflate; client_no_context_takeover; client_max_window_bits; server_no_context_takeover"},
 		{&DeflateConfig{ContextTakeover: true, MaxWindowBits: 3},
-			"permessage-deflate; client_no_context_takeover; server_max_window_bits=8, permessage-deflate; client_no_context_takeover; server_no_context_takeover"},
+			"permessage-deflate; client_no_context_takeover; client_max_window_bits; server_max_window_bits=8, permessage-deflate; client_no_context_takeover; client_max_window_bits; server_no_context_takeover"},
+		{&DeflateConfig{CompressWindowBits: 15}, "permessage-deflate; client_no_context_takeover; client_max_window_bits; server_no_context_takeover"},
+		{&DeflateConfig{CompressWindowBits: 9}, "permessage-deflate; client_no_context_takeover; client_max_window_bits=9; server_no_context_takeover"},
+		{&DeflateConfig{CompressWindowBits: 1}, "permessage-deflate; client_no_context_takeover; client_max_window_bits=8; server_no_context_takeover"},
+		{&DeflateConfig{ContextTakeover: true, MaxWindowBits: 10, CompressWindowBits: 12},
+			"permessage-deflate; client_no_context_takeover; client_max_window_bits=12; server_max_window_bits=10, permessage-deflate; client_no_context_takeover; client_max_window_bits=12; server_no_context_takeover"},
 	} {
 		if got := OfferDeflate(tc.cfg); got != tc.want {
 			t.Errorf("OfferDeflate(%+v) = %q, want %q", tc.cfg, got, tc.want)
@@ -200,7 +213,8 @@ func TestOfferDeflate(t *testing.T) {
 func TestOfferAccepted(t *testing.T) {
 	cfgs := []*DeflateConfig{
 		{}, {ContextTakeover: true}, {ContextTakeover: true, MaxWindowBits: 9},
-		{Level: 9, Threshold: -1, MaxWindowBits: 12},
+		{Level: 9, Threshold: -1, MaxWindowBits: 12}, {CompressWindowBits: 10},
+		{ContextTakeover: true, MaxWindowBits: 8, CompressWindowBits: 8},
 	}
 	for _, client := range cfgs {
 		for _, server := range cfgs {
@@ -219,6 +233,11 @@ func TestOfferAccepted(t *testing.T) {
 			if cd.PeerContextTakeover || sd.PeerContextTakeover {
 				t.Errorf("client %+v, server %+v: context takeover negotiated (%+v, %+v), though our client never takes context over",
 					client, server, cd, sd)
+			}
+			// Our client's window is its own choice, and our server
+			// takes the offer that leaves its window whole.
+			if windowBits(cd.WindowBits) != windowBits(client.CompressWindowBits) || windowBits(sd.WindowBits) != 15 {
+				t.Errorf("client %+v, server %+v: windows %d (client) and %d (server)", client, server, cd.WindowBits, sd.WindowBits)
 			}
 		}
 	}
@@ -266,7 +285,16 @@ func TestCheckExtensions(t *testing.T) {
 		{"client flag with a value", noCtx, []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover=x"}, nil, "with a value"},
 		{"bad window", noCtx, []string{"permessage-deflate; server_no_context_takeover; server_max_window_bits=16"}, nil, "bad value"},
 		{"window without a value", noCtx, []string{"permessage-deflate; server_no_context_takeover; server_max_window_bits"}, nil, "bad value"},
-		{"client window not offered", noCtx, []string{"permessage-deflate; server_no_context_takeover; client_max_window_bits=15"}, nil, "client_max_window_bits"},
+		{"client window", noCtx, []string{"permessage-deflate; server_no_context_takeover; client_max_window_bits=9"}, &Deflate{WindowBits: 9}, ""},
+		{"client window 15", noCtx, []string{"permessage-deflate; server_no_context_takeover; client_max_window_bits=15"}, &Deflate{}, ""},
+		{"client window without a value", noCtx, []string{"permessage-deflate; server_no_context_takeover; client_max_window_bits"}, nil, "bad value"},
+		{"client window past the offer's", &DeflateConfig{CompressWindowBits: 10}, []string{"permessage-deflate; server_no_context_takeover; client_max_window_bits=11"},
+			nil, "larger than the offer's"},
+		{"client window within the offer's", &DeflateConfig{CompressWindowBits: 10}, []string{"permessage-deflate; server_no_context_takeover; client_max_window_bits=9"},
+			&Deflate{WindowBits: 9}, ""},
+		{"client window of the offer", &DeflateConfig{CompressWindowBits: 10}, []string{"permessage-deflate; server_no_context_takeover"}, &Deflate{WindowBits: 10}, ""},
+		{"client window repeated", noCtx, []string{"permessage-deflate; server_no_context_takeover; client_max_window_bits=9; client_max_window_bits=9"}, nil, "repeated"},
+		{"small server window without context", noCtx, []string{"permessage-deflate; server_no_context_takeover; server_max_window_bits=8"}, &Deflate{}, ""},
 		{"server kept context it was asked not to", noCtx, []string{"permessage-deflate"}, nil, "context takeover"},
 		{"server keeps context", ctx, []string{"permessage-deflate"}, &Deflate{PeerContextTakeover: true, PeerWindowBits: 15}, ""},
 		{"server keeps context with a small window", ctx, []string{`permessage-deflate; server_max_window_bits="9"`}, &Deflate{PeerContextTakeover: true, PeerWindowBits: 9}, ""},
@@ -297,7 +325,8 @@ func TestCheckExtensions(t *testing.T) {
 			if d == nil {
 				return
 			}
-			if d.PeerContextTakeover != tc.peer.PeerContextTakeover || d.PeerContextTakeover && d.PeerWindowBits != tc.peer.PeerWindowBits {
+			if d.PeerContextTakeover != tc.peer.PeerContextTakeover || d.PeerContextTakeover && d.PeerWindowBits != tc.peer.PeerWindowBits ||
+				windowBits(d.WindowBits) != windowBits(tc.peer.WindowBits) {
 				t.Errorf("parameters %+v, want %+v", d, tc.peer)
 			}
 		})

@@ -24,6 +24,9 @@ type fuzzConn struct {
 	out     bytes.Buffer
 	maxRead int // the largest buffer offered to Read
 	closed  bool
+	served  int // bytes of in read so far
+	// servedAtWrite is served at the first write.
+	servedAtWrite int
 }
 
 func (c *fuzzConn) Read(p []byte) (int, error) {
@@ -40,12 +43,16 @@ func (c *fuzzConn) Read(p []byte) (int, error) {
 	}
 	n = copy(p[:n], c.in)
 	c.in = c.in[n:]
+	c.served += n
 	return n, nil
 }
 
 func (c *fuzzConn) Write(p []byte) (int, error) {
 	if c.closed {
 		return 0, net.ErrClosed
+	}
+	if c.out.Len() == 0 {
+		c.servedAtWrite = c.served
 	}
 	return c.out.Write(p)
 }
@@ -71,127 +78,169 @@ type refResult struct {
 // and uses the standard library's UTF-8 decoder, so that it shares no code
 // or structure with the engine.
 func refRead(in []byte, role Role, limit int64) refResult {
-	res := refResult{sent: -1}
-	protocol := func(code int) refResult {
-		res.proto, res.sent = code, code
-		return res
+	m := refModel{role: role, limit: limit, res: refResult{sent: -1}}
+	for !m.done {
+		in = m.frame(in)
 	}
-	eof := func() refResult {
-		res.close = CloseAbnormal
-		return res
+	return m.res
+}
+
+// refModel is the state of refRead between frames.
+type refModel struct {
+	role  Role
+	limit int64
+	res   refResult
+	done  bool
+
+	inMsg   bool
+	msgOp   Opcode
+	body    []byte
+	headers uint64 // header bytes of the message's frames
+}
+
+func (m *refModel) protocol(code int) []byte {
+	m.res.proto, m.res.sent, m.done = code, code, true
+	return nil
+}
+
+func (m *refModel) eof() []byte {
+	m.res.close, m.done = CloseAbnormal, true
+	return nil
+}
+
+// frame models the frame at the start of in and returns what follows it.
+func (m *refModel) frame(in []byte) []byte {
+	if len(in) < 2 {
+		return m.eof()
 	}
-	unmask := func(p, key []byte) []byte {
-		out := append([]byte(nil), p...)
-		if key != nil {
-			for i := range out {
-				out[i] ^= key[i%4]
-			}
+	fin, rsv, op := in[0]&0x80 != 0, in[0]&0x70, Opcode(in[0]&0xf)
+	masked, n := in[1]&0x80 != 0, uint64(in[1]&0x7f)
+	if m.badStart(fin, rsv, op, masked, n) {
+		return m.protocol(1002)
+	}
+	hlen := 2
+	if n == 126 {
+		hlen += 2
+	} else if n == 127 {
+		hlen += 8
+	}
+	if masked {
+		hlen += 4
+	}
+	if len(in) < hlen {
+		return m.eof()
+	}
+	if n == 126 {
+		if n = uint64(binary.BigEndian.Uint16(in[2:])); n < 126 {
+			return m.protocol(1002)
 		}
-		return out
-	}
-	var (
-		inMsg bool
-		msgOp Opcode
-		body  []byte
-	)
-	for {
-		if len(in) < 2 {
-			return eof()
+	} else if n == 127 {
+		if n = binary.BigEndian.Uint64(in[2:]); n >= 1<<63 || n < 1<<16 {
+			return m.protocol(1002)
 		}
-		fin, rsv, op := in[0]&0x80 != 0, in[0]&0x70, Opcode(in[0]&0xf)
-		masked, n := in[1]&0x80 != 0, uint64(in[1]&0x7f)
+	}
+	var key []byte
+	if masked {
+		key = in[hlen-4 : hlen]
+	}
+	in = in[hlen:]
+	if op >= 8 {
+		return m.control(in, op, n, key)
+	}
+	return m.data(in, op, fin, hlen, n, key)
+}
+
+// badStart reports whether the first two bytes of a frame break the rules.
+func (m *refModel) badStart(fin bool, rsv byte, op Opcode, masked bool, n uint64) bool {
+	switch {
+	case rsv != 0:
+	case op > 2 && op < 8 || op > 0xA:
+	case op >= 8 && (!fin || n > 125):
+	case masked != (m.role == RoleServer):
+	case op == OpContinuation && !m.inMsg:
+	case (op == OpText || op == OpBinary) && m.inMsg:
+	default:
+		return false
+	}
+	return true
+}
+
+func refUnmask(p, key []byte) []byte {
+	out := append([]byte(nil), p...)
+	if key != nil {
+		for i := range out {
+			out[i] ^= key[i%4]
+		}
+	}
+	return out
+}
+
+// control models a control frame's payload at the start of in.
+func (m *refModel) control(in []byte, op Opcode, n uint64, key []byte) []byte {
+	if uint64(len(in)) < n {
+		return m.eof()
+	}
+	p := refUnmask(in[:n], key)
+	in = in[n:]
+	switch op {
+	case OpPing:
+		m.res.pongs = append(m.res.pongs, string(p))
+	case OpClose:
+		m.done = true
 		switch {
-		case rsv != 0:
-			return protocol(1002)
-		case op > 2 && op < 8 || op > 0xA:
-			return protocol(1002)
-		case op >= 8 && (!fin || n > 125):
-			return protocol(1002)
-		case masked != (role == RoleServer):
-			return protocol(1002)
-		case op == OpContinuation && !inMsg:
-			return protocol(1002)
-		case (op == OpText || op == OpBinary) && inMsg:
-			return protocol(1002)
-		}
-		hlen := 2
-		if n == 126 {
-			hlen += 2
-		} else if n == 127 {
-			hlen += 8
-		}
-		if masked {
-			hlen += 4
-		}
-		if len(in) < hlen {
-			return eof()
-		}
-		if n == 126 {
-			if n = uint64(binary.BigEndian.Uint16(in[2:])); n < 126 {
-				return protocol(1002)
+		case len(p) == 0:
+			m.res.close, m.res.sent = CloseNoStatus, 0
+		case len(p) == 1:
+			return m.protocol(1002)
+		default:
+			code := int(binary.BigEndian.Uint16(p))
+			if !(code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999) {
+				return m.protocol(1002)
 			}
-		} else if n == 127 {
-			if n = binary.BigEndian.Uint64(in[2:]); n >= 1<<63 || n < 1<<16 {
-				return protocol(1002)
+			if !utf8.Valid(p[2:]) {
+				return m.protocol(1007)
 			}
-		}
-		var key []byte
-		if masked {
-			key = in[hlen-4 : hlen]
-		}
-		in = in[hlen:]
-		if op >= 8 {
-			if uint64(len(in)) < n {
-				return eof()
-			}
-			p := unmask(in[:n], key)
-			in = in[n:]
-			switch op {
-			case OpPing:
-				res.pongs = append(res.pongs, string(p))
-			case OpClose:
-				switch {
-				case len(p) == 0:
-					res.close, res.sent = CloseNoStatus, 0
-				case len(p) == 1:
-					return protocol(1002)
-				default:
-					code := int(binary.BigEndian.Uint16(p))
-					if !(code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999) {
-						return protocol(1002)
-					}
-					if !utf8.Valid(p[2:]) {
-						return protocol(1007)
-					}
-					res.close, res.sent = code, code
-				}
-				return res
-			}
-			continue
-		}
-		if op != OpContinuation {
-			inMsg, msgOp, body = true, op, nil
-		}
-		if limit >= 0 && n > uint64(limit)-uint64(len(body)) || n > math.MaxInt64-uint64(len(body)) {
-			return protocol(1009)
-		}
-		avail := min(n, uint64(len(in)))
-		body = append(body, unmask(in[:avail], key)...)
-		in = in[avail:]
-		if msgOp == OpText && !utf8Prefix(body) {
-			return protocol(1007)
-		}
-		if avail < n {
-			return eof()
-		}
-		if fin {
-			if msgOp == OpText && !utf8.Valid(body) {
-				return protocol(1007)
-			}
-			res.msgs = append(res.msgs, msg{msgOp, string(body)})
-			inMsg = false
+			m.res.close, m.res.sent = code, code
 		}
 	}
+	return in
+}
+
+// data models a data frame's payload at the start of in.
+func (m *refModel) data(in []byte, op Opcode, fin bool, hlen int, n uint64, key []byte) []byte {
+	if op != OpContinuation {
+		m.inMsg, m.msgOp, m.body, m.headers = true, op, nil, 0
+	}
+	if m.limit >= 0 && n > uint64(m.limit)-uint64(len(m.body)) || n > math.MaxInt64-uint64(len(m.body)) {
+		return m.protocol(1009)
+	}
+	// The headers of a message's frames may add up to the read limit or
+	// 64 KiB, and without a limit to its payload or 64 KiB.
+	m.headers += uint64(hlen)
+	bound := uint64(m.limit)
+	if m.limit < 0 {
+		bound = uint64(len(m.body)) + n
+	}
+	if m.headers > max(bound, 64<<10) {
+		return m.protocol(1009)
+	}
+	avail := min(n, uint64(len(in)))
+	m.body = append(m.body, refUnmask(in[:avail], key)...)
+	in = in[avail:]
+	if m.msgOp == OpText && !utf8Prefix(m.body) {
+		return m.protocol(1007)
+	}
+	if avail < n {
+		return m.eof()
+	}
+	if fin {
+		if m.msgOp == OpText && !utf8.Valid(m.body) {
+			return m.protocol(1007)
+		}
+		m.res.msgs = append(m.res.msgs, msg{m.msgOp, string(m.body)})
+		m.inMsg = false
+	}
+	return in
 }
 
 // utf8Prefix reports whether p can begin a valid UTF-8 text.
@@ -232,6 +281,16 @@ func FuzzReadFrame(f *testing.F) {
 	add(7, 0, txt(true, "bad \xed\xa0\x80 surrogate"))
 	add(0, 0, first(OpText, true, "x"), first(OpText, true, "y"))
 	add(0x81, 0, first(OpBinary, false, "frag"), cont(false, "men"), last(false, "ted"), fr{op: OpClose, mask: false}.bytes())
+	// Messages in tiny fragments, read in one piece or a few bytes at a
+	// time: valid, with bad UTF-8 in the middle of a run of fragments,
+	// with a ping among them, and past the bound on headers.
+	add(0, 0, fragmented(OpText, 0, true, []byte("héllo wörld, 世界 😀"), 1), cls(true, 1000, ""))
+	add(3, 0, fragmented(OpText, 0, true, []byte("héllo wörld, 世界 😀"), 2), cls(true, 1000, ""))
+	add(0x80, 0, fragmented(OpText, 0, false, []byte("abc\xe2\x82\x28def"), 1), cls(false, 1000, ""))
+	add(0, 0, fragmented(OpBinary, 0, true, []byte("0123456789abcdefghij0123456789"), 3)[:27], ping(true, "p"),
+		fragmented(OpBinary, 0, true, []byte("0123456789abcdefghij0123456789"), 3)[27:])
+	add(0, 0xffff, withEmpty(OpBinary, 0, true, []byte("x"), 11000))
+	add(0x80, 2000, fragmented(OpBinary, 0, false, bytes.Repeat([]byte("y"), 1500), 1))
 
 	f.Fuzz(func(t *testing.T, in []byte, mode uint8, limit uint16) {
 		role := RoleServer
@@ -262,14 +321,7 @@ func FuzzReadFrame(f *testing.F) {
 				t.Fatal("more messages than input bytes")
 			}
 		}
-		if len(got) != len(want.msgs) {
-			t.Fatalf("%d messages, want %d (error %v, want %+v)", len(got), len(want.msgs), err, want)
-		}
-		for i := range got {
-			if got[i] != want.msgs[i] {
-				t.Fatalf("message %d = %v %q, want %v %q", i, got[i].op, got[i].p, want.msgs[i].op, want.msgs[i].p)
-			}
-		}
+		checkMsgs(t, got, want.msgs, err)
 		switch {
 		case want.proto != 0:
 			if asProtocol(err) != want.proto {
@@ -288,40 +340,11 @@ func FuzzReadFrame(f *testing.F) {
 		}
 
 		// What the engine wrote: the pongs, then at most one close frame.
-		var pongs []string
-		sent := -1
-		out := bytes.NewReader(fc.out.Bytes())
-		for out.Len() > 0 {
-			fr, err := readFrame(out)
-			if err != nil {
-				t.Fatalf("engine wrote a broken frame: %v", err)
-			}
-			if fr.masked != (role == RoleClient) || !fr.fin || fr.rsv != 0 {
-				t.Fatalf("engine wrote a frame with masked=%v fin=%v rsv=%#x", fr.masked, fr.fin, fr.rsv)
-			}
-			if sent != -1 {
-				t.Fatalf("engine wrote a %v frame after its close frame", fr.op)
-			}
-			switch fr.op {
-			case OpPong:
-				pongs = append(pongs, string(fr.payload))
-			case OpClose:
-				sent = fr.code()
-			default:
-				t.Fatalf("engine wrote a %v frame", fr.op)
-			}
-		}
+		pongs, sent := engineFrames(t, role, parseFrames(t, fc.out.Bytes()))
 		if sent != want.sent {
 			t.Fatalf("close code sent %d, want %d", sent, want.sent)
 		}
-		if len(pongs) != len(want.pongs) {
-			t.Fatalf("%d pongs, want %d", len(pongs), len(want.pongs))
-		}
-		for i := range pongs {
-			if pongs[i] != want.pongs[i] {
-				t.Fatalf("pong %d = %q, want %q", i, pongs[i], want.pongs[i])
-			}
-		}
+		checkPongs(t, pongs, want.pongs)
 	})
 }
 

@@ -1,11 +1,14 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -269,4 +272,115 @@ func within(t *testing.T, d time.Duration, what string, f func()) {
 	case <-time.After(d):
 		t.Fatalf("%s did not finish within %v", what, d)
 	}
+}
+
+// watchIdle has f called, on the reading goroutine, each time c waits for
+// the first bytes of a message with no message under way, once c has found
+// nothing to read: for tests of what an idle connection holds. It swaps
+// c's connection (or, for a socket read on readiness, its syscall.RawConn)
+// for one that watches the engine's reads, so call it before the first
+// read.
+func watchIdle(c *Conn, f func()) {
+	if c.raw != nil {
+		c.raw = idleRawConn{c.raw, f}
+		return
+	}
+	c.nc = idleNetConn{c.nc, c, f}
+}
+
+// idleRawConn calls f when the engine's read callback finds the socket
+// empty and gives up its buffer, about to wait for readiness.
+type idleRawConn struct {
+	syscall.RawConn
+	f func()
+}
+
+func (r idleRawConn) Read(fn func(uintptr) bool) error {
+	return r.RawConn.Read(func(fd uintptr) bool {
+		done := fn(fd)
+		if !done {
+			r.f()
+		}
+		return done
+	})
+}
+
+// idleNetConn calls f when the engine reads into its small array, which
+// it does only when it holds no buffer and waits for the next message.
+type idleNetConn struct {
+	net.Conn
+	c *Conn
+	f func()
+}
+
+func (n idleNetConn) Read(p []byte) (int, error) {
+	if len(p) > 0 && &p[0] == &n.c.small[0] {
+		n.f()
+	}
+	return n.Conn.Read(p)
+}
+
+// checkMsgs fails t unless got, the messages read before err, are want.
+func checkMsgs(t testing.TB, got, want []msg, err error) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d messages, want %d (error %v)", len(got), len(want), err)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("message %d = %v %.40q, want %v %.40q", i, got[i].op, got[i].p, want[i].op, want[i].p)
+		}
+	}
+}
+
+// checkPongs fails t unless the pong payloads got are want.
+func checkPongs(t testing.TB, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) || strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("pongs %q, want %q", got, want)
+	}
+}
+
+// engineFrames checks the frames an engine in role wrote, which must be
+// pongs and then at most one close frame, all final, without RSV bits and
+// masked only by a client; it returns the pongs' payloads and the close
+// frame's code (-1: none, 0: empty).
+func engineFrames(t testing.TB, role Role, frames []gotFrame) (pongs []string, sent int) {
+	t.Helper()
+	sent = -1
+	for _, f := range frames {
+		if f.masked != (role == RoleClient) || !f.fin || f.rsv != 0 {
+			t.Fatalf("engine wrote a frame with masked=%v fin=%v rsv=%#x", f.masked, f.fin, f.rsv)
+		}
+		if sent != -1 {
+			t.Fatalf("engine wrote a %v frame after its close frame", f.op)
+		}
+		switch f.op {
+		case OpPong:
+			pongs = append(pongs, string(f.payload))
+		case OpClose:
+			sent = f.code()
+			if len(f.payload) > 2 && sent != 1002 && sent != 1007 && sent != 1009 {
+				t.Errorf("echoed close frame carries a reason: %q", f.payload)
+			}
+		default:
+			t.Fatalf("engine wrote a %v frame", f.op)
+		}
+	}
+	return pongs, sent
+}
+
+// parseFrames decodes the frames of a recorded stream.
+func parseFrames(t testing.TB, stream []byte) []gotFrame {
+	t.Helper()
+	var out []gotFrame
+	r := bytes.NewReader(stream)
+	for r.Len() > 0 {
+		f, err := readFrame(r)
+		if err != nil {
+			t.Fatalf("engine wrote a broken frame: %v", err)
+		}
+		out = append(out, f)
+	}
+	return out
 }

@@ -76,7 +76,7 @@ func (c *Conn) WritePrepared(m *PreparedMessage) error {
 	}
 	if c.role == RoleClient {
 		op, p := m.op, m.Payload()
-		if c.dfl != nil && len(p) >= c.dfl.threshold {
+		if c.dfl != nil && c.dfl.compresses(len(p)) {
 			if f, h := m.compressed(c.dfl.level); f != nil {
 				op, p = op|opCompressed, f[h:]
 			}
@@ -91,9 +91,9 @@ func (c *Conn) WritePrepared(m *PreparedMessage) error {
 }
 
 // preparedFrame returns the server frame c sends for m: compressed when c
-// negotiated compression and compressing m pays.
+// negotiated compression, m fits in c's window, and compressing m pays.
 func (c *Conn) preparedFrame(m *PreparedMessage) []byte {
-	if c.dfl != nil && len(m.frame)-m.hlen >= c.dfl.threshold {
+	if c.dfl != nil && c.dfl.compresses(len(m.frame)-m.hlen) {
 		if f, _ := m.compressed(c.dfl.level); f != nil {
 			return f
 		}

@@ -25,9 +25,6 @@ func (c *Conn) rawRead(fd uintptr) bool {
 		case err == syscall.EAGAIN:
 			// Nothing to read: park without a buffer.
 			c.release()
-			if testHookIdle != nil {
-				testHookIdle(c)
-			}
 			return false
 		case err != nil:
 			c.rawErr = os.NewSyscallError("read", err)
