@@ -15,7 +15,7 @@ var (
 	// other Conn methods return once the connection has ended, whoever
 	// ended it. A handler that receives it has nothing left to do but
 	// return.
-	ErrClosed = errors.New("pistoke: connection closed")
+	ErrClosed = wire.ErrClosed
 
 	// ErrSlowConsumer is matched by the errors that sends return when
 	// their connection was dropped because the client did not read fast

@@ -20,7 +20,7 @@ func TestVocabularySharedWithTheCodec(t *testing.T) {
 		{"CloseAbnormal", CloseAbnormal, wire.CloseAbnormal},
 		{"CloseInvalidPayload", CloseInvalidPayload, wire.CloseInvalidPayload},
 		{"ClosePolicyViolation", ClosePolicyViolation, wire.ClosePolicyViolation},
-		{"CloseMessageTooBig", CloseMessageTooBig, wire.CloseTooBig},
+		{"CloseMessageTooBig", CloseMessageTooBig, wire.CloseMessageTooBig},
 		{"CloseInternalError", CloseInternalError, wire.CloseInternalError},
 		{"Text", int(Text), int(wire.OpText)},
 		{"Binary", int(Binary), int(wire.OpBinary)},

@@ -18,7 +18,7 @@ type Config struct {
 	Role Role
 	// ReadLimit is the largest message, in payload bytes after
 	// reassembly, that ReadMessage accepts; a larger one fails the
-	// connection with CloseTooBig. Zero means DefaultReadLimit; a negative
+	// connection with CloseMessageTooBig. Zero means DefaultReadLimit; a negative
 	// value means no limit.
 	//
 	// The frames of a message are bounded too, so that reading a message
@@ -29,7 +29,7 @@ type Config struct {
 	// max(2×ReadLimit, ReadLimit+64 KiB) bytes on the wire. Without a
 	// read limit, the headers may add up to at most the message's payload
 	// size so far or 64 KiB, whichever is more. A message whose frames go
-	// past that fails the connection with CloseTooBig, as an oversized
+	// past that fails the connection with CloseMessageTooBig, as an oversized
 	// payload does.
 	ReadLimit int64
 	// CloseTimeout bounds the closing handshake: how long Close waits for

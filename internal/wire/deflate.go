@@ -421,7 +421,7 @@ func (c *Conn) inflateMessage() (Opcode, []byte, error) {
 	switch {
 	case tooBig:
 		putBuf(bp)
-		return 0, nil, c.fail(CloseTooBig, "message larger than the read limit")
+		return 0, nil, c.fail(CloseMessageTooBig, "message larger than the read limit")
 	case c.u8 == utf8Reject:
 		putBuf(bp)
 		return 0, nil, c.fail(CloseInvalidPayload, "text message is not valid UTF-8")

@@ -551,7 +551,7 @@ func TestDeflateBomb(t *testing.T) {
 			runtime.ReadMemStats(&before)
 			_, p, err := c.ReadMessage()
 			runtime.ReadMemStats(&after)
-			if asProtocol(err) != CloseTooBig || p != nil {
+			if asProtocol(err) != CloseMessageTooBig || p != nil {
 				t.Fatalf("ReadMessage = %d bytes, %v; want a protocol error 1009", len(p), err)
 			}
 			var pe *ProtocolError
@@ -566,7 +566,7 @@ func TestDeflateBomb(t *testing.T) {
 				t.Errorf("reading the bomb allocated %d MiB", alloc>>20)
 			}
 			sent := drainFrames(frames)
-			if len(sent) != 1 || sent[0].op != OpClose || sent[0].code() != CloseTooBig {
+			if len(sent) != 1 || sent[0].op != OpClose || sent[0].code() != CloseMessageTooBig {
 				t.Errorf("engine sent %+v, want one close frame with 1009", sent)
 			}
 		})
@@ -840,7 +840,7 @@ func FuzzReadDeflate(f *testing.F) {
 				t.Fatalf("error %v, want protocol error %d", err, wantCode)
 			}
 		}
-		if code != -1 && code != CloseInvalidPayload && code != CloseTooBig {
+		if code != -1 && code != CloseInvalidPayload && code != CloseMessageTooBig {
 			t.Fatalf("close code %d", code)
 		}
 	})
@@ -892,7 +892,7 @@ func refInflateAll(ops [2]Opcode, takeover bool, limit int64, ps ...[]byte) ([]m
 // and returns its payload or the close code reading it must end with.
 func refInflate(p, dict []byte, text bool, limit int64) ([]byte, int) {
 	if int64(len(p)) > limit {
-		return nil, CloseTooBig
+		return nil, CloseMessageTooBig
 	}
 	if len(p) == 0 {
 		return []byte{}, 0
@@ -904,7 +904,7 @@ func refInflate(p, dict []byte, text bool, limit int64) ([]byte, int) {
 	case text && !utf8Prefix(checked):
 		return nil, CloseInvalidPayload
 	case int64(len(out)) > limit:
-		return nil, CloseTooBig
+		return nil, CloseMessageTooBig
 	case err != nil:
 		return nil, CloseInvalidPayload
 	case text && !utf8.Valid(out):

@@ -213,7 +213,7 @@ func TestEndlessEmptyFragments(t *testing.T) {
 					}
 					in := withEmpty(OpText, rsv, peerMasks(role), p, 1_000_000)
 					got, err, fc := readAll(in, role, limit, d, 0)
-					if len(got) != 0 || asProtocol(err) != CloseTooBig || sentCode(t, fc) != CloseTooBig {
+					if len(got) != 0 || asProtocol(err) != CloseMessageTooBig || sentCode(t, fc) != CloseMessageTooBig {
 						t.Fatalf("%d messages, error %v; want 1009", len(got), err)
 					}
 					bound := int64(headerAllowance)
@@ -294,7 +294,7 @@ func TestFragmentHeaderBound(t *testing.T) {
 						t.Fatalf("%d frames: %d messages, error %v; want the message", n, len(got), err)
 					}
 					got, err, fc := readAll(padded(OpBinary, rsv, m, q, tc.size, n+1), role, tc.limit, d, 0)
-					if len(got) != 0 || asProtocol(err) != CloseTooBig || sentCode(t, fc) != CloseTooBig {
+					if len(got) != 0 || asProtocol(err) != CloseMessageTooBig || sentCode(t, fc) != CloseMessageTooBig {
 						t.Fatalf("%d frames: %d messages, error %v; want 1009", n+1, len(got), err)
 					}
 				})
@@ -385,7 +385,7 @@ func BenchmarkFragment(b *testing.B) {
 		for b.Loop() {
 			rc := &replayConn{stream: stream}
 			c := NewConn(rc, Config{})
-			if _, _, err := c.ReadMessage(); asProtocol(err) != CloseTooBig {
+			if _, _, err := c.ReadMessage(); asProtocol(err) != CloseMessageTooBig {
 				b.Fatalf("error %v, want 1009", err)
 			}
 			read = rc.read

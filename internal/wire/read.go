@@ -179,7 +179,7 @@ func (c *Conn) startData() error {
 		c.mhdr = 0
 	}
 	if reason := c.admit(int64(c.mend-c.mstart), h.n, h.hlen); reason != "" {
-		return c.fail(CloseTooBig, reason)
+		return c.fail(CloseMessageTooBig, reason)
 	}
 	c.inFrame, c.frem, c.fpos = true, h.n, 0
 	return nil

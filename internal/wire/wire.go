@@ -91,7 +91,7 @@ const (
 	CloseAbnormal           = 1006
 	CloseInvalidPayload     = 1007
 	ClosePolicyViolation    = 1008
-	CloseTooBig             = 1009
+	CloseMessageTooBig      = 1009
 	CloseMandatoryExtension = 1010
 	CloseInternalError      = 1011
 	CloseServiceRestart     = 1012
@@ -117,7 +117,7 @@ func ValidCloseCode(code int) bool {
 
 // ErrClosed is returned by any use of a Conn after Close or CloseNow, and
 // by writes after the connection has ended.
-var ErrClosed = errors.New("websocket: connection closed")
+var ErrClosed = errors.New("pistoke: connection closed")
 
 // ErrInvalidOpcode is returned by WriteMessage for an opcode other than
 // OpText or OpBinary.
@@ -169,7 +169,7 @@ func (e *CloseError) Unwrap() error { return e.cause }
 
 // ProtocolError reports that the peer broke the protocol or sent a message
 // larger than the read limit. The engine has already sent a close frame with
-// Code (CloseProtocolError, CloseInvalidPayload or CloseTooBig) and closed
+// Code (CloseProtocolError, CloseInvalidPayload or CloseMessageTooBig) and closed
 // the network connection.
 type ProtocolError struct {
 	Code   int
