@@ -23,8 +23,8 @@ type DialOptions struct {
 	Header http.Header
 	// TLSConfig for wss URLs; nil means the defaults.
 	TLSConfig *tls.Config
-	// ReadLimit is the largest message accepted; 0 means
-	// DefaultReadLimit, negative means no limit.
+	// ReadLimit is the largest message accepted; 0 means 1 MiB, negative
+	// means no limit.
 	ReadLimit int64
 	// NetDial replaces net.Dialer.DialContext, for example to connect
 	// through something other than TCP.

@@ -16,7 +16,7 @@
 //		}
 //		return ws.Err()
 //	}))
-//	http.ListenAndServe(":8000", sessions(pistoke.Handler(mux, pistoke.Options{})))
+//	http.ListenAndServe(":8000", pistoke.Handler(sessions(mux), pistoke.Options{}))
 //
 // # Protocols and middleware order
 //
@@ -27,6 +27,22 @@
 // told the socket will open, so an error status written there closes the
 // socket with code 4000+status (4403 for 403 Forbidden). A [HandlerFunc]
 // that no protocol wraps gets the default protocol, Protocol{}.
+//
+// # Where a socket handler runs
+//
+// A socket handler runs inside the ServeHTTP of every router and
+// middleware between Handler and itself, for as long as the socket
+// lives: middleware code after next.ServeHTTP runs when the socket
+// closes, and nothing a router pools per request is reused meanwhile.
+// net/http's own goroutine returns once the connection is taken over,
+// provided Handler is the http.Server's Handler; wrap your middleware and
+// router with it.
+//
+// The handshake's 101 response goes out when the handler first
+// receives, sends, closes, or looks at its context, or returns. Whatever
+// the handler sets up before that (joining a group, say) is in place when
+// a client's dial returns, so a test can have one client send and another
+// receive at once.
 //
 // # Closing
 //

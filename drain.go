@@ -192,8 +192,7 @@ func drain(ctx context.Context, srv *http.Server, run *serving) error {
 	select {
 	case <-empty:
 	case <-ctx.Done():
-		left := t.forceClose()
-		errs = append(errs, fmt.Errorf("pistoke: drain: %d sockets still open: %w", left, ctx.Err()))
+		errs = append(errs, fmt.Errorf("pistoke: drain: %s: %w", t.forceClose(), ctx.Err()))
 	}
 	if run != nil && len(errs) == 0 {
 		_ = run.l.Close()
@@ -263,19 +262,25 @@ func (cs *connStates) wait(ctx context.Context) error {
 }
 
 // forceClose drops the network connections of the sockets left and says
-// how many there were.
-func (t *tracker) forceClose() int {
+// what was left: sockets, and handshakes still on their way through the
+// handler tree.
+func (t *tracker) forceClose() string {
 	t.mu.Lock()
 	conns := make([]*Conn, 0, len(t.conns))
 	for c := range t.conns {
 		conns = append(conns, c)
 	}
+	pending := t.pending
 	t.mu.Unlock()
 	for _, c := range conns {
 		c.end(&CloseError{Code: CloseGoingAway, Reason: reasonGoingAway})
 		_ = c.wc.CloseNow()
 	}
-	return len(conns)
+	left := fmt.Sprintf("%d sockets still open", len(conns))
+	if pending > 0 {
+		left += fmt.Sprintf(", %d handshakes still in the handler tree", pending)
+	}
+	return left
 }
 
 // goAway closes the connection for a drain.

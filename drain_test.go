@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/pistoke/pistoke"
 )
 
@@ -434,5 +435,39 @@ func TestServersAreCollected(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("%d of %d servers collected", n, servers)
 		}
+	}
+}
+
+// A socket another library opened inside the tree is not pistoke's to
+// close, so a drain does not wait for it.
+func TestDrainDoesNotWaitForForeignSockets(t *testing.T) {
+	up := websocket.Upgrader{}
+	upgraded := make(chan *websocket.Conn, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("WEBSOCKET /g/", func(w http.ResponseWriter, r *http.Request) {
+		r.Method = http.MethodGet // as gorilla expects
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		upgraded <- c
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})
+	srv, url := startServer(t, pistoke.Handler(mux, pistoke.Options{Logger: quietLogger()}))
+	client, _, err := websocket.DefaultDialer.Dial(url+"/g/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server := <-upgraded
+	defer server.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := pistoke.Drain(ctx, srv); err != nil {
+		t.Fatalf("Drain = %v, want nil without waiting for the foreign socket", err)
 	}
 }

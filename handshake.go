@@ -65,6 +65,7 @@ type handshake struct {
 	reported     bool             // the outcome has been counted
 	swallow      bool             // the tree's body is replaced by a refusal
 	refusing     bool             // refuse is writing its answer
+	upgrading    bool             // pistoke itself is taking the connection over
 
 	tracker *tracker // the http.Server's, for drains
 	slot    bool     // holds one of srv.maxConns until a Conn takes it
@@ -410,6 +411,8 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 // writers it wraps, going around middleware inside the tree that hides
 // Hijack, since nothing there can use the connection anyway.
 func (hs *handshake) hijack(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
+	hs.upgrading = true
+	defer func() { hs.upgrading = false }()
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err == nil || !errors.Is(err, http.ErrNotSupported) {
 		return nc, brw, err
@@ -579,15 +582,23 @@ func (w *handshakeWriter) Flush() {
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
-// Hijack lets other WebSocket libraries upgrade inside the tree too.
+// Hijack lets other WebSocket libraries upgrade inside the tree too;
+// pistoke's own upgrade comes through here as well.
 func (w *handshakeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.hs.state != hsRouting {
 		return nil, nil, errors.New("pistoke: hijack after the handshake was answered")
 	}
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil {
-		w.hs.state = hsHijacked
-		w.hs.release()
+	if err == nil && !w.hs.upgrading {
+		hs := w.hs
+		hs.state = hsHijacked
+		// pistoke cannot close a socket it does not speak for, so a drain
+		// must not wait for it: it ends with the process.
+		if hs.tracked {
+			hs.tracked = false
+			hs.tracker.abort()
+		}
+		hs.release()
 	}
 	return c, brw, err
 }

@@ -24,7 +24,11 @@ type Protocol struct {
 	// or none at all. When empty, no subprotocol is chosen.
 	Subprotocols []string
 
-	// ReadLimit overrides Options.ReadLimit for this handler.
+	// ReadLimit is the largest message, in bytes, the socket accepts; 0
+	// means 1 MiB, negative means no limit. A larger message, or one whose
+	// frames (headers and empty fragments included) take more than
+	// max(2×ReadLimit, ReadLimit+64 KiB) on the wire, closes the socket
+	// with 1009.
 	ReadLimit int64
 
 	// Header holds extra headers for the 101 Switching Protocols response.
@@ -33,9 +37,6 @@ type Protocol struct {
 	// Codec encodes and decodes the values of SendJSON and ReceiveJSON.
 	// Nil means JSON{}.
 	Codec Codec
-
-	// Compression overrides Options.Compression for this handler.
-	Compression *Compression
 }
 
 // Wrap returns a handler that upgrades WebSocket handshakes for next

@@ -94,6 +94,11 @@ func (f RawHandlerFunc) serve(w http.ResponseWriter, r *http.Request) {
 		hs.refuse(w, r, http.StatusForbidden, HandshakeRejected, slog.LevelError, err.Error())
 		reportEarlyEnd(r, err)
 	default:
-		reportEarlyEnd(r, err)
+		// Refused: by Deny, or by Accept, whose error the handler may
+		// return; that is the answer, not a handler failure.
+		var he *HandshakeError
+		if !errors.As(err, &he) {
+			reportEarlyEnd(r, err)
+		}
 	}
 }

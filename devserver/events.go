@@ -73,12 +73,11 @@ var events = map[string]func(*line){
 			l.paint(dim, "("+outcome+")")
 		}
 	},
-	"pistoke: bad handshake": func(l *line) {
-		l.text("bad handshake")
+	"pistoke: handshake answered 405 Method Not Allowed": func(l *line) {
+		l.text("handshake answered 405")
 		l.word("path", "")
-		l.status("status")
-		if reason, ok := l.str("reason"); ok {
-			l.text(": " + reason)
+		if hint, ok := l.str("hint"); ok {
+			l.text(": " + hint)
 		}
 	},
 	"pistoke: handler failed": func(l *line) {

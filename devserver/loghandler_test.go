@@ -39,8 +39,11 @@ func TestLogHandlerLines(t *testing.T) {
 			l.Warn("pistoke: handshake refused", "path", "/chat", "status", 403, "reason", "origin not allowed", "outcome", "origin")
 		}, "WARN  handshake refused /chat 403: origin not allowed (origin)\n"},
 		{"bad handshake", func(l *slog.Logger) {
-			l.Info("pistoke: bad handshake", "path", "/chat", "status", 400, "reason", "missing Sec-WebSocket-Key")
-		}, "INFO  bad handshake /chat 400: missing Sec-WebSocket-Key\n"},
+			l.Info("pistoke: handshake refused", "path", "/chat", "status", 400, "reason", "missing Sec-WebSocket-Key", "outcome", "bad_request")
+		}, "INFO  handshake refused /chat 400: missing Sec-WebSocket-Key (bad_request)\n"},
+		{"405", func(l *slog.Logger) {
+			l.Warn("pistoke: handshake answered 405 Method Not Allowed", "path", "/page", "allow", "GET, HEAD", "hint", "register it")
+		}, "WARN  handshake answered 405 /page: register it allow=\"GET, HEAD\"\n"},
 		{"failed", func(l *slog.Logger) {
 			l.Error("pistoke: handler failed", "path", "/fail", "error", "boom")
 		}, "ERROR socket handler failed /fail: boom\n"},
@@ -57,8 +60,8 @@ func TestLogHandlerLines(t *testing.T) {
 			l.Warn("cache: miss", "key", "a b", "n", 3, "empty", "", "ok", true)
 		}, `WARN  cache: miss key="a b" n=3 empty="" ok=true` + "\n"},
 		{"extra attributes follow", func(l *slog.Logger) {
-			l.Info("pistoke: bad handshake", "path", "/x", "status", 426, "reason", "r", "user", "ann")
-		}, "INFO  bad handshake /x 426: r user=ann\n"},
+			l.Info("pistoke: handshake refused", "path", "/x", "status", 426, "reason", "r", "user", "ann")
+		}, "INFO  handshake refused /x 426: r user=ann\n"},
 		{"groups", func(l *slog.Logger) {
 			l.With("req", 7).WithGroup("db").Info("query", "rows", 2, slog.Group("t", "ms", 4))
 		}, "INFO  query req=7 db.rows=2 db.t.ms=4\n"},

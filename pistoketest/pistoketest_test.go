@@ -231,3 +231,20 @@ func TestDialReturnsAfterTheHandlerSetUp(t *testing.T) {
 		}
 	}
 }
+
+// A raw handler that returns Accept's refusal has refused the handshake;
+// the test sees a refusal, as with a Protocol.
+func TestRawAcceptRefusalIsARefusal(t *testing.T) {
+	c := clientFor(t, "WEBSOCKET /raw/", pistoke.RawHandlerFunc(func(h *pistoke.Handshake) error {
+		ws, err := h.Accept(pistoke.Protocol{Subprotocols: []string{"v2"}})
+		if err != nil {
+			return err
+		}
+		return ws.Close(pistoke.CloseNormal, "")
+	}))
+	_, err := c.Dial(context.Background(), "/raw/", &pistoketest.DialOptions{Subprotocols: []string{"v1"}})
+	var re *pistoketest.RefusedError
+	if !errors.As(err, &re) || re.Status != http.StatusForbidden || errors.Is(err, pistoketest.ErrHandlerEnded) {
+		t.Fatalf("Dial = %v, want a 403 RefusedError", err)
+	}
+}
