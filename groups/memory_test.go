@@ -80,7 +80,9 @@ func TestIdleMemberCost(t *testing.T) {
 	if perMember > 1024 {
 		t.Errorf("an idle member costs %.0f B, want at most 1 KiB", perMember)
 	}
-	if g1 > g0 {
+	// No goroutine per member; the runtime and the transport may start or
+	// end a few of their own meanwhile on a loaded machine.
+	if g1-g0 >= n/20 {
 		t.Errorf("%d idle members added %d goroutines", n, g1-g0)
 	}
 }
