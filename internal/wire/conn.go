@@ -101,6 +101,7 @@ type Conn struct {
 	mstart int     // rb[mstart:mend] is the message assembled so far
 	mend   int
 	mhdr   int64 // header bytes of the message's data frames so far
+	ahead  int   // how far to read ahead within the message (see more)
 	ns     int   // small[:ns] holds pending bytes while rb is nil
 	rawErr error
 	small  [smallSize]byte

@@ -176,7 +176,7 @@ func (c *Conn) startData() error {
 		c.compressed = h.rsv1
 		c.mstart, c.mend = c.r, c.r
 		c.u8 = utf8Accept
-		c.mhdr = 0
+		c.mhdr, c.ahead = 0, 0
 	}
 	if reason := c.admit(int64(c.mend-c.mstart), h.n, h.hlen); reason != "" {
 		return c.fail(CloseMessageTooBig, reason)
@@ -246,32 +246,48 @@ func (c *Conn) fragmentRun() error {
 	if c.role == RoleServer {
 		hlen, mask = 6, 0x80
 	}
+	if c.limit < 0 {
+		// Without a read limit the header bound moves with the payload;
+		// the general path applies it frame by frame.
+		return nil
+	}
+	// What admit allows, as budgets for the whole run: payload bytes up
+	// to the read limit, header bytes up to the bound on the message's
+	// headers. A frame past either stops the run, and the general path
+	// refuses it.
+	payBudget := c.limit - int64(c.mend-c.mstart)
+	hdrBudget := max(c.limit, headerAllowance) - c.mhdr
 	rb := c.rb[:c.w]
 	r, mend, start := c.r, c.mend, c.mend
 	fin := false
 	for !fin && len(rb)-r >= hlen {
 		b0, b1 := rb[r], rb[r+1]
 		n := int(b1 & 0x7f)
-		if b0&0x7f != 0 || b1&0x80 != mask || n > 125 || len(rb)-r-hlen < n {
+		if b0&0x7f != 0 || b1&0x80 != mask || n > 125 || len(rb)-r-hlen < n ||
+			int64(n) > payBudget || int64(hlen) > hdrBudget {
 			break
 		}
-		if c.admit(int64(mend-c.mstart), int64(n), hlen) != "" {
-			break
-		}
-		p, dst := rb[r+hlen:r+hlen+n], rb[mend:mend+n]
+		payBudget -= int64(n)
+		hdrBudget -= int64(hlen)
 		switch {
+		case n == 0:
 		case mask == 0:
-			copy(dst, p)
+			copy(rb[mend:mend+n], rb[r+hlen:r+hlen+n])
+		case n == 1:
+			rb[mend] = rb[r+6] ^ rb[r+2]
 		case n < 16:
 			// Unmask while moving, byte by byte: cheaper than two
-			// calls for a few bytes. dst starts at or before p, so a
-			// forward copy is safe where they overlap.
+			// calls for a few bytes. The destination starts at or
+			// before the payload, so a forward copy is safe where they
+			// overlap.
+			p, dst := rb[r+hlen:r+hlen+n], rb[mend:mend+n]
 			key := binary.LittleEndian.Uint32(rb[r+2:])
 			for i, b := range p {
 				dst[i] = b ^ byte(key>>(8*(i&3)))
 			}
 		default:
-			copy(dst, p)
+			dst := rb[mend : mend+n]
+			copy(dst, rb[r+hlen:r+hlen+n])
 			maskBytes(binary.LittleEndian.Uint32(rb[r+2:]), 0, dst)
 		}
 		fin = b0 != 0
@@ -281,6 +297,7 @@ func (c *Conn) fragmentRun() error {
 	if r == c.r {
 		return nil
 	}
+	c.mhdr = max(c.limit, headerAllowance) - hdrBudget
 	c.r, c.mend = r, mend
 	c.hdr = frameHeader{fin: fin, op: OpContinuation, hlen: hlen}
 	if c.msgOp == OpText && !c.compressed {
@@ -379,8 +396,9 @@ func (c *Conn) need(n int) error {
 		if c.rbp != nil {
 			want -= c.w - c.r
 			if c.inMsg {
-				// Between the frames of a message: more follow.
-				want = max(want, minRead)
+				// Between the frames of a message: more follow, and
+				// after reads that filled the buffer, many more.
+				want = max(want, minRead, c.ahead)
 			}
 		}
 		if err := c.more(want); err != nil {
@@ -404,8 +422,14 @@ func (c *Conn) more(want int) error {
 		c.makeRoom(want)
 	}
 	for range 100 {
+		room := len(c.rb) - c.w
 		n, err := c.nc.Read(c.rb[c.w:])
 		c.w += n
+		if n == room && c.inMsg {
+			// A message in small frames: read further ahead, so that
+			// system calls do not outnumber its payload.
+			c.ahead = min(2*max(c.ahead, n), reserveStep)
+		}
 		if n > 0 {
 			// An error that comes with data recurs on the next read.
 			return nil
