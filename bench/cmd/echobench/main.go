@@ -37,9 +37,10 @@ var command = &harness.Command[config, *report]{
 	Parse:   parseHarnessFlags,
 	Measure: runHarness,
 	Subcommands: map[string]harness.Main{
-		"server": serverMain,
-		"load":   loadMain,
-		"idle":   idleMain,
+		"server":    serverMain,
+		"load":      loadMain,
+		"idle":      idleMain,
+		"handshake": handshakeMain,
 	},
 }
 
