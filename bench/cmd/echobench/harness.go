@@ -9,25 +9,28 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // config is what the harness measures and how.
 type config struct {
-	conns   int    // connections of the echo load
-	msgs    int    // measured round trips per connection
-	warmup  int    // round trips per connection before measuring
-	size    int    // message size in bytes
-	msgType string // binary or text
-	client  string // client library of the load
-	rounds  int    // rounds per server of the echo and handshake tests
-	echo    bool   // run the echo test
-	hs      int    // measured handshakes per round, 0 to skip the test
-	hsWarm  int    // handshakes per round before measuring
-	hsPar   int    // handshakes at a time
-	idle    int    // connections of the idle test, 0 to skip it
-	impls   []string
+	conns    int           // connections of the echo load
+	msgs     int           // measured round trips per connection
+	warmup   int           // round trips per connection before measuring
+	echoWait time.Duration // quiet time between the warm-up and the measured phase
+	size     int           // message size in bytes
+	msgType  string        // binary or text
+	client   string        // client library of the load
+	rounds   int           // rounds per server of the echo and handshake tests
+	echo     bool          // run the echo test
+	hs       int           // measured handshakes per round, 0 to skip the test
+	hsWarm   int           // handshakes per round before measuring
+	hsPar    int           // handshakes at a time
+	idle     int           // connections of the idle test, 0 to skip it
+	idleWait time.Duration // how much longer the idle test holds its connections quiet, 0 for no more
+	impls    []string
 	harness.Options
 }
 
@@ -52,6 +55,8 @@ func parseHarnessFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.IntVar(&cfg.conns, "conns", 100, "connections of the echo load")
 	fs.IntVar(&cfg.msgs, "msgs", 20000, "measured round trips per connection and round")
 	fs.IntVar(&cfg.warmup, "warmup", 1000, "round trips per connection before measuring")
+	fs.DurationVar(&cfg.echoWait, "echowait", 0, "quiet time between the warm-up and the measured phase of the echo test "+
+		"(35s puts every pistoke socket past its first keepalive ping, 30 s after opening)")
 	fs.IntVar(&cfg.size, "size", 1024, "message size in bytes")
 	fs.StringVar(&cfg.msgType, "type", "binary", "message type: binary or text")
 	fs.StringVar(&cfg.client, "client", clientPistoke, "client library of the load processes, the same for every server: pistoke (light enough to keep the server busy) or gorilla")
@@ -62,6 +67,8 @@ func parseHarnessFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.IntVar(&cfg.hsWarm, "hswarmup", 1000, "handshakes per round before measuring")
 	fs.IntVar(&cfg.hsPar, "hspar", 4, "handshakes at a time")
 	fs.IntVar(&cfg.idle, "idle", 10000, "connections of the idle memory test (0 skips it)")
+	fs.DurationVar(&cfg.idleWait, "idlewait", 40*time.Second, "after the echo, the idle test holds its connections quiet this much longer, "+
+		"past pistoke's first keepalive ping (30 s after opening), echoes once more and measures again (0 skips it)")
 	fs.StringVar(&impls, "impls", implPistoke+","+implGorilla, "servers to measure, comma-separated: "+strings.Join(allImpls, ", "))
 	cfg.AddFlags(fs, harness.OptionsHelp{
 		Pin:     "pin the server to CPU 0 and the load to CPU 1 with taskset, when there is one",
@@ -77,6 +84,7 @@ func parseHarnessFlags(fs *flag.FlagSet, args []string) (config, error) {
 		"idle":       quickIdle,
 		"handshakes": quickHs,
 		"hswarmup":   quickHsWarm,
+		"idlewait":   0,
 	}
 	if _, err := cfg.Parse(fs, args, quick); err != nil {
 		return cfg, err
@@ -105,7 +113,7 @@ func parseHarnessFlags(fs *flag.FlagSet, args []string) (config, error) {
 		return cfg, err
 	}
 	if cfg.conns < 1 || cfg.msgs < 1 || cfg.hsPar < 1 || cfg.warmup < 0 || cfg.size < 0 || cfg.rounds < 0 || cfg.idle < 0 ||
-		cfg.hs < 0 || cfg.hsWarm < 0 {
+		cfg.hs < 0 || cfg.hsWarm < 0 || cfg.idleWait < 0 || cfg.echoWait < 0 {
 		fmt.Fprintln(stderr, "echobench: -conns, -msgs and -hspar must be positive, the other counts not negative")
 		return cfg, errors.New("bad counts")
 	}
@@ -262,6 +270,7 @@ func (r *runner) echoRound(impl, profileDir string) (loadResult, int, error) {
 		"-conns", strconv.Itoa(r.cfg.conns),
 		"-msgs", strconv.Itoa(r.cfg.msgs),
 		"-warmup", strconv.Itoa(r.cfg.warmup),
+		"-wait", r.cfg.echoWait.String(),
 		"-profile="+strconv.FormatBool(profileDir != ""))
 	return res, procs, err
 }
@@ -292,6 +301,7 @@ func (r *runner) idleRun(impl, profileDir string) (idleResult, int, error) {
 	procs, err := r.session(impl, profileDir, memRate, &res, "idle",
 		"-size", strconv.Itoa(r.cfg.size),
 		"-conns", strconv.Itoa(r.cfg.idle),
+		"-wait", r.cfg.idleWait.String(),
 		"-profile="+strconv.FormatBool(profileDir != ""))
 	return res, procs, err
 }

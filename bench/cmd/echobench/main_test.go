@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { harnesstest.Main(m, command.Run) }
 // TestQuick runs the whole benchmark in its smoke mode, in processes of
 // its own, and checks that every measurement took place.
 func TestQuick(t *testing.T) {
-	rep := harnesstest.Run(t, command, "-quick", "-impls", strings.Join(allImpls, ","))
+	rep := harnesstest.Run(t, command, "-quick", "-impls", strings.Join(allImpls, ","), "-idlewait", "500ms")
 
 	for _, impl := range allImpls {
 		rounds := rep.echo[impl]
@@ -42,7 +42,10 @@ func TestQuick(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s: no idle measurement", impl)
 		}
-		for name, m := range map[string]memory{"opened": idle.Opened, "echoed": idle.Echoed} {
+		if idle.Waited <= 0 {
+			t.Errorf("%s: no measurement after -idlewait", impl)
+		}
+		for name, m := range map[string]memory{"opened": idle.Opened, "echoed": idle.Echoed, "later": idle.Later} {
 			if m.Active != quickIdle {
 				t.Errorf("%s %s: %d socket handlers running, want %d", impl, name, m.Active, quickIdle)
 			}
@@ -91,6 +94,7 @@ func TestQuick(t *testing.T) {
 		"pistoke-chi/gorilla server CPU per handshake:",
 		"| pistoke | after one echo | ",
 		"| pistoke-chi | after one echo | ",
+		"| pistoke | 500ms later, one more echo | ",
 		"| gorilla | after one echo | ",
 		"pistoke idle memory per connection after one echo:",
 		"pistoke-chi idle memory per connection after one echo:",
@@ -104,7 +108,7 @@ func TestQuick(t *testing.T) {
 // TestQuickGorillaClient drives the echo load with the other client
 // library.
 func TestQuickGorillaClient(t *testing.T) {
-	rep := harnesstest.Run(t, command, "-quick", "-client", "gorilla", "-idle", "0", "-handshakes", "0")
+	rep := harnesstest.Run(t, command, "-quick", "-client", "gorilla", "-idle", "0", "-handshakes", "0", "-echowait", "200ms")
 	for _, impl := range []string{implPistoke, implGorilla} {
 		if len(rep.echo[impl]) != 1 || rep.echo[impl][0].Messages != quickConns*quickMsgs {
 			t.Errorf("%s: echo results %+v, want one round of %d messages", impl, rep.echo[impl], quickConns*quickMsgs)
@@ -138,6 +142,7 @@ func TestBadFlags(t *testing.T) {
 		[]string{"-impls", "pistoke,pistoke"},
 		[]string{"-hspar", "0"},
 		[]string{"-handshakes", "-1"},
+		[]string{"-echowait", "-1s"},
 		[]string{"-type", "json"},
 		[]string{"-client", "curl"},
 		[]string{"-conns", "0"},
