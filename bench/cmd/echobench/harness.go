@@ -161,8 +161,9 @@ func runHarness(cfg config) (*report, error) {
 			rep.serverGOMAXPROCS = procs
 			rep.echo[impl] = append(rep.echo[impl], res)
 			m := float64(res.Messages)
-			fmt.Fprintf(cfg.Progress, "echobench:   server CPU %.3f µs/msg, %.2f reads/msg, busy %.0f%%; client CPU %.3f µs/msg\n",
-				res.cpuPerMsg(), float64(res.ServerReads)/m, 100*float64(res.ServerUser+res.ServerSys)/float64(res.WallNanos),
+			fmt.Fprintf(cfg.Progress, "echobench:   server CPU %.3f µs/msg, %.2f reads/msg, %.2f allocs/msg, busy %.0f%%, %.0f s; client CPU %.3f µs/msg\n",
+				res.cpuPerMsg(), float64(res.ServerReads)/m, float64(res.ServerMallocs)/m,
+				100*float64(res.ServerUser+res.ServerSys)/float64(res.WallNanos), float64(res.WallNanos)/1e9,
 				float64(res.ClientNanos)/m/1e3)
 		}
 	}
