@@ -3,6 +3,7 @@ module github.com/pistoke/pistoke/bench
 go 1.25.0
 
 require (
+	github.com/go-chi/chi/v5 v5.5.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/pistoke/pistoke v0.0.0
 )

@@ -6,23 +6,31 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pistoke/pistoke/bench/internal/harness"
 )
 
 // config is what the harness measures and how.
 type config struct {
-	conns   int    // connections of the echo load
-	msgs    int    // measured round trips per connection
-	warmup  int    // round trips per connection before measuring
-	size    int    // message size in bytes
-	msgType string // binary or text
-	client  string // client library of the load
-	rounds  int    // echo rounds per server
-	idle    int    // connections of the idle test, 0 to skip it
-	impls   []string
+	conns    int           // connections of the echo load
+	msgs     int           // measured round trips per connection
+	warmup   int           // round trips per connection before measuring
+	echoWait time.Duration // quiet time between the warm-up and the measured phase
+	size     int           // message size in bytes
+	msgType  string        // binary or text
+	client   string        // client library of the load
+	rounds   int           // rounds per server of the echo and handshake tests
+	echo     bool          // run the echo test
+	hs       int           // measured handshakes per round, 0 to skip the test
+	hsWarm   int           // handshakes per round before measuring
+	hsPar    int           // handshakes at a time
+	idle     int           // connections of the idle test, 0 to skip it
+	idleWait time.Duration // how much longer the idle test holds its connections quiet, 0 for no more
+	impls    []string
 	harness.Options
 }
 
@@ -34,6 +42,8 @@ const (
 	quickWarmup = 30
 	quickRounds = 1
 	quickIdle   = 200
+	quickHs     = 300
+	quickHsWarm = 20
 )
 
 // parseHarnessFlags reads the settings of the echo and idle
@@ -45,24 +55,36 @@ func parseHarnessFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.IntVar(&cfg.conns, "conns", 100, "connections of the echo load")
 	fs.IntVar(&cfg.msgs, "msgs", 20000, "measured round trips per connection and round")
 	fs.IntVar(&cfg.warmup, "warmup", 1000, "round trips per connection before measuring")
+	fs.DurationVar(&cfg.echoWait, "echowait", 0, "quiet time between the warm-up and the measured phase of the echo test "+
+		"(35s puts every pistoke socket past its first keepalive ping, 30 s after opening)")
 	fs.IntVar(&cfg.size, "size", 1024, "message size in bytes")
 	fs.StringVar(&cfg.msgType, "type", "binary", "message type: binary or text")
 	fs.StringVar(&cfg.client, "client", clientPistoke, "client library of the load processes, the same for every server: pistoke (light enough to keep the server busy) or gorilla")
-	fs.IntVar(&cfg.rounds, "rounds", 5, "echo rounds per server, alternating (0 skips the echo test)")
+	fs.IntVar(&cfg.rounds, "rounds", 5, "rounds per server of the echo and handshake tests, alternating (0 skips both)")
+	fs.BoolVar(&cfg.echo, "echo", true, "run the echo test (-echo=false measures handshakes and idle memory only)")
+	fs.IntVar(&cfg.hs, "handshakes", 20000, "measured handshakes per round of the handshake test (0 skips it): each connection echoes one "+
+		strconv.Itoa(handshakeSize)+"-byte message and closes")
+	fs.IntVar(&cfg.hsWarm, "hswarmup", 1000, "handshakes per round before measuring")
+	fs.IntVar(&cfg.hsPar, "hspar", 4, "handshakes at a time")
 	fs.IntVar(&cfg.idle, "idle", 10000, "connections of the idle memory test (0 skips it)")
-	fs.StringVar(&impls, "impls", implPistoke+","+implGorilla, "servers to measure, comma-separated")
+	fs.DurationVar(&cfg.idleWait, "idlewait", 40*time.Second, "after the echo, the idle test holds its connections quiet this much longer, "+
+		"past pistoke's first keepalive ping (30 s after opening), echoes once more and measures again (0 skips it)")
+	fs.StringVar(&impls, "impls", implPistoke+","+implGorilla, "servers to measure, comma-separated: "+strings.Join(allImpls, ", "))
 	cfg.AddFlags(fs, harness.OptionsHelp{
 		Pin:     "pin the server to CPU 0 and the load to CPU 1 with taskset, when there is one",
 		Profile: "after measuring, profile each server (CPU under load, heap and goroutines when idle) into this directory",
-		Quick: fmt.Sprintf("smoke run: %d conns × %d msgs, %d round, %d idle conns, unless set otherwise",
-			quickConns, quickMsgs, quickRounds, quickIdle),
+		Quick: fmt.Sprintf("smoke run: %d conns × %d msgs, %d handshakes, %d round, %d idle conns, unless set otherwise",
+			quickConns, quickMsgs, quickHs, quickRounds, quickIdle),
 	})
 	quick := map[string]any{
-		"conns":  quickConns,
-		"msgs":   quickMsgs,
-		"warmup": quickWarmup,
-		"rounds": quickRounds,
-		"idle":   quickIdle,
+		"conns":      quickConns,
+		"msgs":       quickMsgs,
+		"warmup":     quickWarmup,
+		"rounds":     quickRounds,
+		"idle":       quickIdle,
+		"handshakes": quickHs,
+		"hswarmup":   quickHsWarm,
+		"idlewait":   0,
 	}
 	if _, err := cfg.Parse(fs, args, quick); err != nil {
 		return cfg, err
@@ -72,10 +94,14 @@ func parseHarnessFlags(fs *flag.FlagSet, args []string) (config, error) {
 			cfg.impls = append(cfg.impls, s)
 		}
 	}
-	for _, s := range cfg.impls {
-		if s != implPistoke && s != implGorilla {
-			fmt.Fprintf(stderr, "echobench: unknown server %q\n", s)
+	for i, s := range cfg.impls {
+		if !slices.Contains(allImpls, s) {
+			fmt.Fprintf(stderr, "echobench: unknown server %q (want %s)\n", s, strings.Join(allImpls, ", "))
 			return cfg, errors.New("unknown server")
+		}
+		if slices.Contains(cfg.impls[:i], s) {
+			fmt.Fprintf(stderr, "echobench: server %q named twice\n", s)
+			return cfg, errors.New("server named twice")
 		}
 	}
 	if _, err := messageType(cfg.msgType); err != nil {
@@ -86,8 +112,9 @@ func parseHarnessFlags(fs *flag.FlagSet, args []string) (config, error) {
 		fmt.Fprintln(stderr, "echobench:", err)
 		return cfg, err
 	}
-	if cfg.conns < 1 || cfg.msgs < 1 || cfg.warmup < 0 || cfg.size < 0 || cfg.rounds < 0 || cfg.idle < 0 {
-		fmt.Fprintln(stderr, "echobench: -conns and -msgs must be positive, the other counts not negative")
+	if cfg.conns < 1 || cfg.msgs < 1 || cfg.hsPar < 1 || cfg.warmup < 0 || cfg.size < 0 || cfg.rounds < 0 || cfg.idle < 0 ||
+		cfg.hs < 0 || cfg.hsWarm < 0 || cfg.idleWait < 0 || cfg.echoWait < 0 {
+		fmt.Fprintln(stderr, "echobench: -conns, -msgs and -hspar must be positive, the other counts not negative")
 		return cfg, errors.New("bad counts")
 	}
 	return cfg, nil
@@ -100,6 +127,7 @@ type report struct {
 	serverGOMAXPROCS int
 	load             harness.LoadAverages
 	echo             map[string][]loadResult // by server, in round order
+	hs               map[string][]hsResult   // likewise
 	idle             map[string]idleResult
 	profiles         []string
 }
@@ -112,7 +140,7 @@ func runHarness(cfg config) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &report{cfg: cfg, echo: map[string][]loadResult{}, idle: map[string]idleResult{}}
+	rep := &report{cfg: cfg, echo: map[string][]loadResult{}, hs: map[string][]hsResult{}, idle: map[string]idleResult{}}
 	rep.load.Start = harness.LoadAverage()
 	defer func() { rep.load.End = harness.LoadAverage() }()
 	if cfg.Pin {
@@ -121,6 +149,9 @@ func runHarness(cfg config) (*report, error) {
 	r := &runner{cfg: cfg, procs: l}
 
 	for round := range cfg.rounds {
+		if !cfg.echo {
+			break
+		}
 		for _, impl := range cfg.impls {
 			fmt.Fprintf(cfg.Progress, "echobench: echo round %d/%d: %s\n", round+1, cfg.rounds, impl)
 			res, procs, err := r.echoRound(impl, "")
@@ -130,9 +161,28 @@ func runHarness(cfg config) (*report, error) {
 			rep.serverGOMAXPROCS = procs
 			rep.echo[impl] = append(rep.echo[impl], res)
 			m := float64(res.Messages)
-			fmt.Fprintf(cfg.Progress, "echobench:   server CPU %.3f µs/msg, %.2f reads/msg, busy %.0f%%; client CPU %.3f µs/msg\n",
-				res.cpuPerMsg(), float64(res.ServerReads)/m, 100*float64(res.ServerUser+res.ServerSys)/float64(res.WallNanos),
+			fmt.Fprintf(cfg.Progress, "echobench:   server CPU %.3f µs/msg, %.2f reads/msg, %.2f allocs/msg, busy %.0f%%, %.0f s; client CPU %.3f µs/msg\n",
+				res.cpuPerMsg(), float64(res.ServerReads)/m, float64(res.ServerMallocs)/m,
+				100*float64(res.ServerUser+res.ServerSys)/float64(res.WallNanos), float64(res.WallNanos)/1e9,
 				float64(res.ClientNanos)/m/1e3)
+		}
+	}
+	for round := range cfg.rounds {
+		if cfg.hs == 0 {
+			break
+		}
+		for _, impl := range cfg.impls {
+			fmt.Fprintf(cfg.Progress, "echobench: handshake round %d/%d: %s\n", round+1, cfg.rounds, impl)
+			res, procs, err := r.handshakeRound(impl, "")
+			if err != nil {
+				return nil, fmt.Errorf("handshake round %d, %s: %w", round+1, impl, err)
+			}
+			rep.serverGOMAXPROCS = procs
+			rep.hs[impl] = append(rep.hs[impl], res)
+			h := float64(res.Handshakes)
+			fmt.Fprintf(cfg.Progress, "echobench:   server CPU %.1f µs/handshake, busy %.0f%%; client CPU %.1f µs/handshake\n",
+				res.cpuPerHandshake(), 100*float64(res.ServerUser+res.ServerSys)/float64(res.WallNanos),
+				float64(res.ClientNanos)/h/1e3)
 		}
 	}
 	if cfg.idle > 0 {
@@ -152,10 +202,18 @@ func runHarness(cfg config) (*report, error) {
 		}
 		for _, impl := range cfg.impls {
 			fmt.Fprintf(cfg.Progress, "echobench: profiling %s\n", impl)
-			if _, _, err := r.echoRound(impl, cfg.Profile); err != nil {
-				return nil, fmt.Errorf("CPU profile, %s: %w", impl, err)
+			if cfg.echo {
+				if _, _, err := r.echoRound(impl, cfg.Profile); err != nil {
+					return nil, fmt.Errorf("CPU profile, %s: %w", impl, err)
+				}
+				rep.profiles = append(rep.profiles, impl+"-cpu.pprof")
 			}
-			rep.profiles = append(rep.profiles, impl+"-cpu.pprof")
+			if cfg.hs > 0 {
+				if _, _, err := r.handshakeRound(impl, cfg.Profile); err != nil {
+					return nil, fmt.Errorf("handshake CPU profile, %s: %w", impl, err)
+				}
+				rep.profiles = append(rep.profiles, impl+"-handshake-cpu.pprof")
+			}
 			if cfg.idle > 0 {
 				if _, _, err := r.idleRun(impl, cfg.Profile); err != nil {
 					return nil, fmt.Errorf("heap profile, %s: %w", impl, err)
@@ -178,9 +236,9 @@ type runner struct {
 // subcommand sub against it, with args, and decodes what the client
 // prints into v. It returns the server's GOMAXPROCS. With a profile
 // directory, the server is ready to write profiles there, and the client
-// has it do so; with a memory profile rate, the server samples
-// allocations that finely (which slows down allocating code, so CPU
-// profiles go without).
+// has it do so (args tell it how); with a memory profile rate, the
+// server samples allocations that finely (which slows down allocating
+// code, so CPU profiles go without).
 func (r *runner) session(impl, profileDir string, memRate int, v any, sub string, args ...string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
 	defer cancel()
@@ -199,13 +257,9 @@ func (r *runner) session(impl, profileDir string, memRate int, v any, sub string
 	cargs := append([]string{sub,
 		"-url", "ws://" + s.WS + echoPath,
 		"-ctl", s.Ctl,
-		"-size", strconv.Itoa(r.cfg.size),
 		"-type", r.cfg.msgType,
 		"-client", r.cfg.client,
 	}, args...)
-	if profileDir != "" {
-		cargs = append(cargs, "-profile")
-	}
 	return s.GOMAXPROCS, r.procs.RunJSON(ctx, r.procs.ClientPin, v, cargs...)
 }
 
@@ -213,9 +267,28 @@ func (r *runner) session(impl, profileDir string, memRate int, v any, sub string
 func (r *runner) echoRound(impl, profileDir string) (loadResult, int, error) {
 	var res loadResult
 	procs, err := r.session(impl, profileDir, 0, &res, "load",
+		"-size", strconv.Itoa(r.cfg.size),
 		"-conns", strconv.Itoa(r.cfg.conns),
 		"-msgs", strconv.Itoa(r.cfg.msgs),
-		"-warmup", strconv.Itoa(r.cfg.warmup))
+		"-warmup", strconv.Itoa(r.cfg.warmup),
+		"-wait", r.cfg.echoWait.String(),
+		"-profile="+strconv.FormatBool(profileDir != ""))
+	return res, procs, err
+}
+
+// handshakeRound measures the server impl's CPU per handshake.
+func (r *runner) handshakeRound(impl, profileDir string) (hsResult, int, error) {
+	var res hsResult
+	profile := ""
+	if profileDir != "" {
+		profile = impl + "-handshake"
+	}
+	procs, err := r.session(impl, profileDir, 0, &res, "handshake",
+		"-size", strconv.Itoa(handshakeSize),
+		"-n", strconv.Itoa(r.cfg.hs),
+		"-warmup", strconv.Itoa(r.cfg.hsWarm),
+		"-par", strconv.Itoa(r.cfg.hsPar),
+		"-profile", profile)
 	return res, procs, err
 }
 
@@ -227,6 +300,9 @@ func (r *runner) idleRun(impl, profileDir string) (idleResult, int, error) {
 		memRate = 512 // fine enough to see each connection's objects
 	}
 	procs, err := r.session(impl, profileDir, memRate, &res, "idle",
-		"-conns", strconv.Itoa(r.cfg.idle))
+		"-size", strconv.Itoa(r.cfg.size),
+		"-conns", strconv.Itoa(r.cfg.idle),
+		"-wait", r.cfg.idleWait.String(),
+		"-profile="+strconv.FormatBool(profileDir != ""))
 	return res, procs, err
 }

@@ -12,13 +12,17 @@ import (
 )
 
 // idleResult is what an idle process prints: the server's memory before
-// the connections opened, once they had all opened, and once each had
-// echoed one message and gone quiet again.
+// the connections opened, once they had all opened, once each had echoed
+// one message and gone quiet again, and, when asked, once they had been
+// quiet for a while longer (Waited after the echo; 0 when not asked) and
+// then echoed one more message.
 type idleResult struct {
-	Conns  int    `json:"conns"`
-	Before memory `json:"before"`
-	Opened memory `json:"opened"`
-	Echoed memory `json:"echoed"`
+	Conns  int           `json:"conns"`
+	Before memory        `json:"before"`
+	Opened memory        `json:"opened"`
+	Echoed memory        `json:"echoed"`
+	Waited time.Duration `json:"waited_ns"`
+	Later  memory        `json:"later"`
 }
 
 func idleMain(args []string, stdout, stderr io.Writer) int {
@@ -31,6 +35,7 @@ func idleMain(args []string, stdout, stderr io.Writer) int {
 	typName := fs.String("type", "binary", "message type: binary or text")
 	profile := fs.Bool("profile", false, "have the server write heap and goroutine profiles at the end")
 	lib := fs.String("client", clientPistoke, "client library: pistoke or gorilla")
+	wait := fs.Duration("wait", 0, "after the echo, hold the connections this much longer, echo once more and measure again (0: don't)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -51,12 +56,12 @@ func idleMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "echobench idle: %d connections need more open files than the limit of %d\n", *n, lim)
 		return 1
 	}
-	res, err := idle(dial, *url, newCtlClient(*ctlAddr), *n, typ, makePayload(*size, typ), *profile)
+	res, err := idle(dial, *url, newCtlClient(*ctlAddr), *n, typ, makePayload(*size, typ), *wait, *profile)
 	return harness.Finish(stdout, stderr, "echobench idle", res, err)
 }
 
-func idle(dial dialer, url string, ctl *ctlClient, n, typ int, payload []byte, profile bool) (idleResult, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+func idle(dial dialer, url string, ctl *ctlClient, n, typ int, payload []byte, wait time.Duration, profile bool) (idleResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute+wait)
 	defer cancel()
 	res := idleResult{Conns: n}
 
@@ -95,6 +100,18 @@ func idle(dial dialer, url string, ctl *ctlClient, n, typ int, payload []byte, p
 	}
 	if res.Echoed, err = ctl.mem(); err != nil {
 		return res, err
+	}
+	if wait > 0 {
+		// Quiet sockets still see the server's keepalive pings, which
+		// may change what they hold from the next message on.
+		time.Sleep(wait)
+		res.Waited = wait
+		if err := everyConn(conns, func(c wsClient) error { return roundTrips(c, typ, payload, 1) }); err != nil {
+			return res, err
+		}
+		if res.Later, err = ctl.mem(); err != nil {
+			return res, err
+		}
 	}
 	if profile {
 		if err := ctl.post("/profile/heap"); err != nil {

@@ -44,6 +44,7 @@ func loadMain(args []string, stdout, stderr io.Writer) int {
 	typName := fs.String("type", "binary", "message type: binary or text")
 	profile := fs.Bool("profile", false, "have the server profile its CPU during the measured phase")
 	lib := fs.String("client", clientPistoke, "client library: pistoke or gorilla")
+	wait := fs.Duration("wait", 0, "hold the connections quiet this long after the warm-up, before measuring")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -60,12 +61,12 @@ func loadMain(args []string, stdout, stderr io.Writer) int {
 	if err := harness.RaiseOpenFileLimit(); err != nil {
 		fmt.Fprintln(stderr, "echobench load: raising the open file limit:", err)
 	}
-	res, err := load(dial, *url, newCtlClient(*ctlAddr), *conns, *msgs, *warmup, typ, makePayload(*size, typ), *profile)
+	res, err := load(dial, *url, newCtlClient(*ctlAddr), *conns, *msgs, *warmup, typ, makePayload(*size, typ), *wait, *profile)
 	return harness.Finish(stdout, stderr, "echobench load", res, err)
 }
 
-func load(dial dialer, url string, ctl *ctlClient, n, msgs, warmup, typ int, payload []byte, profile bool) (loadResult, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+func load(dial dialer, url string, ctl *ctlClient, n, msgs, warmup, typ int, payload []byte, wait time.Duration, profile bool) (loadResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+wait)
 	defer cancel()
 	conns, err := dialAll(ctx, dial, url, n, 64)
 	if err != nil {
@@ -75,6 +76,14 @@ func load(dial dialer, url string, ctl *ctlClient, n, msgs, warmup, typ int, pay
 	if warmup > 0 {
 		if err := everyConn(conns, func(c wsClient) error { return roundTrips(c, typ, payload, warmup) }); err != nil {
 			return loadResult{}, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	if wait > 0 {
+		time.Sleep(wait)
+		// One more round trip each, so that what the quiet time changed
+		// in the server takes effect before the measured phase.
+		if err := everyConn(conns, func(c wsClient) error { return roundTrips(c, typ, payload, 1) }); err != nil {
+			return loadResult{}, fmt.Errorf("after the wait: %w", err)
 		}
 	}
 	if profile {

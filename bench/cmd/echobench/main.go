@@ -1,13 +1,19 @@
 // Command echobench compares the server cost of a pistoke WebSocket
 // endpoint with a plain gorilla/websocket one, on loopback only.
 //
-// It measures two things:
+// It measures three things:
 //
 //   - the server CPU time (user + system, from the server process's own
 //     accounting) spent per echoed message while many connections do
 //     request/response round trips;
+//   - the server CPU time spent per connection that opens, echoes one
+//     small message and closes: the cost of a handshake;
 //   - the memory (RSS, and Go heap + stacks) an idle connection holds in
 //     the server.
+//
+// The pistoke servers are the whole stack an application has:
+// pistoke.Handler as the http.Server's Handler, around middleware and a
+// router (http.ServeMux for "pistoke", chi for "pistoke-chi").
 //
 // Each server runs in its own process, pinned to CPU 0 when taskset is
 // available, and the load comes from another process pinned to CPU 1.
@@ -31,15 +37,16 @@ import (
 // command is the program: the harness and its processes.
 var command = &harness.Command[config, *report]{
 	Name: "echobench",
-	About: "Measures server CPU per echoed WebSocket message and idle memory per\n" +
-		"connection for pistoke and gorilla/websocket on 127.0.0.1, and prints a\n" +
-		"markdown report.",
+	About: "Measures server CPU per echoed WebSocket message, server CPU per\n" +
+		"handshake and idle memory per connection for pistoke and gorilla/websocket\n" +
+		"on 127.0.0.1, and prints a markdown report.",
 	Parse:   parseHarnessFlags,
 	Measure: runHarness,
 	Subcommands: map[string]harness.Main{
-		"server": serverMain,
-		"load":   loadMain,
-		"idle":   idleMain,
+		"server":    serverMain,
+		"load":      loadMain,
+		"idle":      idleMain,
+		"handshake": handshakeMain,
 	},
 }
 

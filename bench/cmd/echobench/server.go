@@ -13,9 +13,11 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/websocket"
 	"github.com/pistoke/pistoke"
 	"github.com/pistoke/pistoke/bench/internal/harness"
@@ -23,9 +25,16 @@ import (
 
 // The servers under test.
 const (
-	implPistoke = "pistoke"
-	implGorilla = "gorilla"
+	implPistoke    = "pistoke"
+	implPistokeChi = "pistoke-chi" // the same stack with chi as the router
+	implGorilla    = "gorilla"
 )
+
+// allImpls lists the servers under test.
+var allImpls = []string{implPistoke, implPistokeChi, implGorilla}
+
+// The chi router routes the WEBSOCKET method only once it knows it.
+func init() { chi.RegisterMethod(pistoke.MethodWebsocket) }
 
 // echoPath is where both servers serve their echo endpoint.
 const echoPath = "/echo/"
@@ -59,7 +68,7 @@ type counters struct {
 func serverMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("echobench server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	impl := fs.String("impl", implPistoke, "server to run: pistoke or gorilla")
+	impl := fs.String("impl", implPistoke, "server to run: "+strings.Join(allImpls, ", "))
 	profileDir := fs.String("profiledir", "", "directory for profiles requested over the control listener")
 	memRate := fs.Int("memprofilerate", 0, "runtime.MemProfileRate, when not 0")
 	if err := fs.Parse(args); err != nil {
@@ -89,19 +98,46 @@ func echoHandler(impl string, cnt *counters) (http.Handler, error) {
 	switch impl {
 	case implPistoke:
 		return pistokeEcho(cnt), nil
+	case implPistokeChi:
+		return pistokeChiEcho(cnt), nil
 	case implGorilla:
 		return gorillaEcho(cnt), nil
 	}
-	return nil, fmt.Errorf("unknown server %q (want %s or %s)", impl, implPistoke, implGorilla)
+	return nil, fmt.Errorf("unknown server %q (want one of %s)", impl, strings.Join(allImpls, ", "))
 }
 
 // pistokeEcho is the whole pistoke stack as an application would have
-// it: three pass-through middleware of the usual kinds around
-// pistoke.Handler, a ServeMux route for the socket, the default protocol,
+// it, laid out as pistoke recommends: pistoke.Handler outermost, as the
+// http.Server's own Handler, around three pass-through middleware of the
+// usual kinds, a ServeMux route for the socket, the default protocol,
 // and a handler that echoes with Receive and Send.
 func pistokeEcho(cnt *counters) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("WEBSOCKET "+echoPath, pistoke.HandlerFunc(func(ws *pistoke.Conn) error {
+	mux.Handle("WEBSOCKET "+echoPath, echoSocket(cnt))
+	return pistokeStack(mux, cnt)
+}
+
+// pistokeChiEcho is pistokeEcho with chi as the router instead of
+// http.ServeMux.
+func pistokeChiEcho(cnt *counters) http.Handler {
+	r := chi.NewRouter()
+	r.Method(pistoke.MethodWebsocket, echoPath, echoSocket(cnt))
+	return pistokeStack(r, cnt)
+}
+
+// pistokeStack wraps router in the middleware, and those in
+// pistoke.Handler, which the server must have as its Handler so that
+// net/http's connection goroutine returns at the upgrade: with anything
+// outside pistoke.Handler, it stays for the life of each socket.
+func pistokeStack(router http.Handler, cnt *counters) http.Handler {
+	return pistoke.Handler(accessLog(requestID(authenticate(router, cnt))), pistoke.Options{Logger: quietLog})
+}
+
+// echoSocket is the socket handler of both pistoke servers: it echoes
+// every message with Receive and Send. Its first Receive sends the 101
+// response.
+func echoSocket(cnt *counters) pistoke.HandlerFunc {
+	return func(ws *pistoke.Conn) error {
 		cnt.active.Add(1)
 		defer cnt.active.Add(-1)
 		for {
@@ -113,8 +149,7 @@ func pistokeEcho(cnt *counters) http.Handler {
 				return err
 			}
 		}
-	}))
-	return accessLog(requestID(authenticate(pistoke.Handler(mux, pistoke.Options{Logger: quietLog}), cnt)))
+	}
 }
 
 // gorillaEcho is the plain gorilla/websocket way: an Upgrader on a
