@@ -105,7 +105,7 @@ func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next htt
 			maps.Copy(w.Header(), he.Header)
 		}
 		w.Header().Set("Connection", "close")
-		hs.refuse(w, r, status, HandshakeBadRequest, slog.LevelInfo, reason)
+		hs.refuse(w, r.Context(), status, HandshakeBadRequest, slog.LevelInfo, reason)
 		hs.report()
 		return
 	}
@@ -193,7 +193,7 @@ func (hs *handshake) admit(w http.ResponseWriter, r *http.Request) bool {
 func (hs *handshake) refuse503(w http.ResponseWriter, r *http.Request, outcome HandshakeOutcome, reason string) {
 	w.Header().Set("Retry-After", "1")
 	w.Header().Set("Connection", "close")
-	hs.refuse(w, r, http.StatusServiceUnavailable, outcome, slog.LevelWarn, reason)
+	hs.refuse(w, r.Context(), http.StatusServiceUnavailable, outcome, slog.LevelWarn, reason)
 }
 
 // headerBytes approximates the size of r's request line and headers as
@@ -210,19 +210,23 @@ func headerBytes(r *http.Request) int {
 
 // runTree sends the handshake through the tree, on a goroutine of its
 // own, and settles whatever the tree left open when it returns.
+//
+// Nothing here refers to r once the tree has it: its frames keep only
+// what they need for the socket's life.
 func (hs *handshake) runTree(next http.Handler, r *http.Request, returned chan struct{}) {
+	ctx := r.Context()
 	defer close(returned)
 	defer hs.untrack()
 	defer hs.cancel()
 	defer hs.releaseSlot()
 	defer func() {
 		if v := recover(); v != nil {
-			hs.treePanicked(r, v)
+			hs.treePanicked(ctx, v)
 		}
 	}()
 	next.ServeHTTP(hs.hw, r)
 	if hs.state == hsRouting {
-		hs.refuse(hs.hw, r, http.StatusForbidden, HandshakeRejected, slog.LevelInfo, "no handler answered it")
+		hs.refuse(hs.hw, ctx, http.StatusForbidden, HandshakeRejected, slog.LevelInfo, "no handler answered it")
 	}
 	hs.report()
 }
@@ -237,11 +241,11 @@ func (hs *handshake) untrack() {
 // treePanicked deals with a panic that escaped the tree. Before the
 // upgrade it goes back to net/http's goroutine, as if the tree had run
 // there; after it, the socket is closed with 1011 and the panic logged.
-func (hs *handshake) treePanicked(r *http.Request, v any) {
+func (hs *handshake) treePanicked(ctx context.Context, v any) {
 	if hs.state == hsRouting || hs.state == hsAnswered {
 		if v != http.ErrAbortHandler {
 			buf := make([]byte, 32<<10)
-			hs.srv.log().LogAttrs(r.Context(), slog.LevelError, "pistoke: handler tree panicked during a handshake",
+			hs.srv.log().LogAttrs(ctx, slog.LevelError, "pistoke: handler tree panicked during a handshake",
 				slog.String("path", hs.path), slog.Any("panic", v), slog.String("stack", string(buf[:runtime.Stack(buf, false)])))
 		}
 		// net/http logs nothing for ErrAbortHandler, and the stack that
@@ -250,7 +254,7 @@ func (hs *handshake) treePanicked(r *http.Request, v any) {
 		return
 	}
 	buf := make([]byte, 32<<10)
-	hs.srv.log().LogAttrs(r.Context(), slog.LevelError, "pistoke: middleware panicked around a socket",
+	hs.srv.log().LogAttrs(ctx, slog.LevelError, "pistoke: middleware panicked around a socket",
 		slog.String("path", hs.path), slog.Any("panic", v), slog.String("stack", string(buf[:runtime.Stack(buf, false)])))
 }
 
@@ -276,7 +280,7 @@ func (hs *handshake) releaseSlot() {
 // another one already is, having answered 500: one protocol per socket.
 func (hs *handshake) claimFor(w http.ResponseWriter, r *http.Request, p *Protocol, raw bool) *claim {
 	if hs.claim != nil {
-		hs.refuse(hs.claim.out, r, http.StatusInternalServerError, HandshakeFailed, slog.LevelError, ErrNestedProtocol.Error())
+		hs.refuse(hs.claim.out, r.Context(), http.StatusInternalServerError, HandshakeFailed, slog.LevelError, ErrNestedProtocol.Error())
 		reportEarlyEnd(r, ErrNestedProtocol)
 		return nil
 	}
@@ -310,7 +314,7 @@ func (hs *handshake) open(w http.ResponseWriter, r *http.Request) *Conn {
 	}
 	sub, ok := negotiate(cl.p.Subprotocols, hs.offered)
 	if !ok {
-		hs.refuse(cl.out, r, http.StatusForbidden, HandshakeSubprotocol, slog.LevelInfo, "no compatible subprotocol",
+		hs.refuse(cl.out, r.Context(), http.StatusForbidden, HandshakeSubprotocol, slog.LevelInfo, "no compatible subprotocol",
 			slog.Any("offered", hs.offered), slog.Any("supported", cl.p.Subprotocols))
 		return nil
 	}
@@ -358,7 +362,7 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 	out := hs.claim.out
 	if !hs.originExempt {
 		if err := CheckOrigin(r); err != nil {
-			hs.refuse(out, r, http.StatusForbidden, HandshakeOrigin, slog.LevelWarn, err.Error())
+			hs.refuse(out, r.Context(), http.StatusForbidden, HandshakeOrigin, slog.LevelWarn, err.Error())
 			return nil, err
 		}
 	}
@@ -372,7 +376,7 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 	}
 	nc, brw, err := hs.hijack(w)
 	if err != nil {
-		hs.refuse(out, r, http.StatusInternalServerError, HandshakeFailed, slog.LevelError, err.Error())
+		hs.refuse(out, r.Context(), http.StatusInternalServerError, HandshakeFailed, slog.LevelError, err.Error())
 		return nil, err
 	}
 	hs.state = hsOpen
@@ -403,6 +407,7 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 	// with them.
 	hs.base = nil
 	hs.hw.ResponseWriter = nil
+	hs.claim.out = nil
 	hs.release()
 	return c, nil
 }
@@ -454,12 +459,12 @@ func (e *hijackError) Error() string {
 
 // refuse answers the handshake with status instead of opening it,
 // through w, and logs why. It is the one place where pistoke refuses.
-func (hs *handshake) refuse(w http.ResponseWriter, r *http.Request, status int, outcome HandshakeOutcome, level slog.Level, reason string, attrs ...slog.Attr) {
+func (hs *handshake) refuse(w http.ResponseWriter, ctx context.Context, status int, outcome HandshakeOutcome, level slog.Level, reason string, attrs ...slog.Attr) {
 	if hs.state != hsRouting {
 		return
 	}
 	hs.outcome = outcome
-	hs.logRefusal(r.Context(), level, status, outcome, reason, attrs...)
+	hs.logRefusal(ctx, level, status, outcome, reason, attrs...)
 	hs.refusing = true
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.Error(w, http.StatusText(status)+": "+reason, status)

@@ -180,7 +180,11 @@ func (w *sweeper) check(c *Conn, st *sweepState, now int64) {
 // socket; if nobody does, the context's reader starts, as it would for a
 // handler waiting on ctx.Done().
 func (c *Conn) ping() {
-	c.needWatch() // sends the 101 first if it has not gone yet
+	// Someone must read the pong: a Receive under way does; otherwise a
+	// reader starts, as for a handler waiting on its context. The ping
+	// does not make that reader permanent for a handler that receives.
+	c.start()
+	c.tryWatch()
 	if err := c.wc.WritePing(nil); err != nil {
 		c.end(err)
 	}

@@ -47,7 +47,7 @@ func (h *Handshake) Accept(p Protocol) (*Conn, error) {
 	}
 	sub, ok := negotiate(p.Subprotocols, hs.offered)
 	if !ok {
-		hs.refuse(h.w, h.r, http.StatusForbidden, HandshakeSubprotocol, slog.LevelInfo, "no compatible subprotocol",
+		hs.refuse(h.w, h.r.Context(), http.StatusForbidden, HandshakeSubprotocol, slog.LevelInfo, "no compatible subprotocol",
 			slog.Any("offered", hs.offered), slog.Any("supported", p.Subprotocols))
 		return nil, &HandshakeError{Status: http.StatusForbidden, Reason: "no compatible subprotocol"}
 	}
@@ -65,7 +65,7 @@ func (h *Handshake) Deny(status int) {
 	if status < 400 || status > 999 {
 		status = http.StatusForbidden
 	}
-	h.hs.refuse(h.w, h.r, status, HandshakeRejected, slog.LevelInfo, "denied by the handler")
+	h.hs.refuse(h.w, h.r.Context(), status, HandshakeRejected, slog.LevelInfo, "denied by the handler")
 }
 
 // ServeHTTP calls f with the handshake.
@@ -91,7 +91,7 @@ func (f RawHandlerFunc) serve(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			err = ErrNotAccepted
 		}
-		hs.refuse(w, r, http.StatusForbidden, HandshakeRejected, slog.LevelError, err.Error())
+		hs.refuse(w, r.Context(), http.StatusForbidden, HandshakeRejected, slog.LevelError, err.Error())
 		reportEarlyEnd(r, err)
 	default:
 		// Refused: by Deny, or by Accept, whose error the handler may
