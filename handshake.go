@@ -54,7 +54,7 @@ type handshake struct {
 	hw      *handshakeWriter    // the tree's outermost writer
 	method  string
 	path    string
-	key     string
+	accept  string // the Sec-WebSocket-Accept value
 	offered []string
 
 	originExempt bool
@@ -71,6 +71,7 @@ type handshake struct {
 	slot    bool     // holds one of srv.maxConns until a Conn takes it
 	tracked bool     // counted by tracker until a Conn takes over
 
+	calls    chan func()        // work the tree hands to net/http's goroutine
 	cancel   context.CancelFunc // cancels the tree's context
 	released chan struct{}      // closed once net/http's goroutine may return
 	relOnce  sync.Once
@@ -109,7 +110,10 @@ func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next htt
 		hs.report()
 		return
 	}
-	hs.key = r.Header.Get("Sec-WebSocket-Key")
+	// Computed here, on net/http's goroutine, whose stack is deep anyway:
+	// the tree's goroutine lives as long as the socket, and its stack
+	// keeps the size its deepest call gave it.
+	hs.accept = wire.AcceptKey(r.Header.Get("Sec-WebSocket-Key"))
 	hs.offered = wire.Subprotocols(r.Header)
 	hs.tracker = trackerFor(r)
 	if !hs.admit(w, r) {
@@ -125,6 +129,7 @@ func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next htt
 	tr := r.WithContext(ctx)
 	tr.Method = MethodWebsocket
 	hs.hw = &handshakeWriter{ResponseWriter: w, hs: hs}
+	hs.calls = make(chan func())
 
 	wait := hs.released
 	if !outermost {
@@ -132,16 +137,19 @@ func (s *server) serveHandshake(w http.ResponseWriter, r *http.Request, next htt
 	}
 	returned := make(chan struct{})
 	go hs.runTree(next, tr, returned)
-	select {
-	case <-wait:
-		return
-	case <-returned:
-	case <-r.Context().Done():
-		cancel()
+	gone, calls := r.Context().Done(), hs.calls
+wait:
+	for {
 		select {
+		case f := <-calls:
+			f()
 		case <-wait:
 			return
 		case <-returned:
+			break wait
+		case <-gone:
+			cancel()
+			gone = nil
 		}
 	}
 	if hs.panicked != nil {
@@ -374,7 +382,16 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 			header.Set("Sec-WebSocket-Extensions", answer)
 		}
 	}
-	nc, brw, err := hs.hijack(w)
+	// The takeover runs deep into net/http; on the tree's goroutine it
+	// would leave that goroutine, which lives as long as the socket, with
+	// a stack twice the size it needs afterwards.
+	var (
+		nc  net.Conn
+		brw *bufio.ReadWriter
+		err error
+	)
+	hs.onNet(func() { nc, brw, err = hs.hijack(w) })
+	hs.calls = nil // the socket keeps the handshake; it needs no channel
 	if err != nil {
 		hs.refuse(out, r.Context(), http.StatusInternalServerError, HandshakeFailed, slog.LevelError, err.Error())
 		return nil, err
@@ -397,7 +414,7 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 		Deflate:      deflate,
 	})
 	c := newConn(wc, r, sub, p.Codec, hs.srv.log())
-	c.pending = wire.AppendResponse(make([]byte, 0, 256), hs.key, sub, header)
+	c.pending = wire.AppendResponse(make([]byte, 0, 256), hs.accept, sub, header)
 	c.unsent.Store(true)
 	c.cancelTree = hs.cancel
 	c.opened(hs, r, deflate != nil)
@@ -410,6 +427,14 @@ func (hs *handshake) upgrade(w http.ResponseWriter, r *http.Request, sub string,
 	hs.claim.out = nil
 	hs.release()
 	return c, nil
+}
+
+// onNet runs f on net/http's goroutine, which waits for the tree until
+// the connection is taken over, and returns when f has.
+func (hs *handshake) onNet(f func()) {
+	done := make(chan struct{})
+	hs.calls <- func() { f(); close(done) }
+	<-done
 }
 
 // hijack takes the connection over from net/http, through w and the

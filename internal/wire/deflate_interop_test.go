@@ -133,7 +133,7 @@ func wireServer(t *testing.T, cfg *DeflateConfig) (string, <-chan served) {
 		if ext != "" {
 			extra.Set("Sec-WebSocket-Extensions", ext)
 		}
-		if _, err := nc.Write(AppendResponse(nil, key, "", extra)); err != nil {
+		if _, err := nc.Write(AppendResponse(nil, AcceptKey(key), "", extra)); err != nil {
 			nc.Close()
 			done <- served{err: err}
 			return

@@ -141,16 +141,16 @@ func Subprotocols(h http.Header) []string {
 
 // AppendResponse appends to dst the server's successful handshake
 // response: "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection
-// and Sec-WebSocket-Accept for key, Sec-WebSocket-Protocol when
+// and Sec-WebSocket-Accept (accept, from AcceptKey), Sec-WebSocket-Protocol when
 // subprotocol is not empty, then the extra headers (sorted by name) and the
 // blank line that ends the response.
 //
 // Extra headers named Upgrade, Connection, Sec-WebSocket-Accept or
 // Sec-WebSocket-Protocol are skipped, since the handshake sets them, as are
 // headers with invalid names; line breaks in values become spaces.
-func AppendResponse(dst []byte, key, subprotocol string, extra http.Header) []byte {
+func AppendResponse(dst []byte, accept, subprotocol string, extra http.Header) []byte {
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	dst = append(dst, AcceptKey(key)...)
+	dst = append(dst, accept...)
 	dst = append(dst, "\r\n"...)
 	if subprotocol != "" {
 		dst = appendHeader(dst, "Sec-WebSocket-Protocol", subprotocol)

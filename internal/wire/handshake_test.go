@@ -142,7 +142,7 @@ func TestAppendResponse(t *testing.T) {
 		"Sec-Websocket-Protocol": {"not this one"},
 		"Connection":             {"close"},
 	}
-	got := string(AppendResponse([]byte("prefix|"), goodKey, "chat", extra))
+	got := string(AppendResponse([]byte("prefix|"), AcceptKey(goodKey), "chat", extra))
 	want := "prefix|HTTP/1.1 101 Switching Protocols\r\n" +
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
@@ -163,7 +163,7 @@ func TestAppendResponse(t *testing.T) {
 	if sub, err := CheckResponse(resp, goodKey, []string{"x", "chat"}); err != nil || sub != "chat" {
 		t.Errorf("CheckResponse of our own response = %q, %v", sub, err)
 	}
-	if got := string(AppendResponse(nil, goodKey, "", nil)); strings.Contains(got, "Sec-WebSocket-Protocol") {
+	if got := string(AppendResponse(nil, AcceptKey(goodKey), "", nil)); strings.Contains(got, "Sec-WebSocket-Protocol") {
 		t.Errorf("response without a subprotocol names one: %q", got)
 	}
 }
