@@ -2,6 +2,7 @@ package pistoke
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -513,14 +514,7 @@ func (hs *handshake) report() {
 		return
 	}
 	hs.reported = true
-	hs.srv.countHandshake(cmpOutcome(hs.outcome))
-}
-
-func cmpOutcome(o HandshakeOutcome) HandshakeOutcome {
-	if o == "" {
-		return HandshakeRejected
-	}
-	return o
+	hs.srv.countHandshake(cmp.Or(hs.outcome, HandshakeRejected))
 }
 
 // handshakeWriter stands between the handler tree and the client during
